@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Growing buffers, JSON string escaping and float formatting. */
+#include "buf.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+
+void sx_buf_dispose(sx_buf_t *b)
+{
+    free(b->ptr);
+    *b = SX_BUF_INIT;
+}
+
+char *sx_buf_reserve(sx_buf_t *b, size_t n)
+{
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap - b->len < n)
+            cap *= 2;
+        b->ptr = sx_xrealloc(b->ptr, cap);
+        b->cap = cap;
+    }
+    return b->ptr + b->len;
+}
+
+void sx_buf_append(sx_buf_t *b, const void *p, size_t n)
+{
+    if (!n)
+        return;
+    memcpy(sx_buf_reserve(b, n), p, n);
+    b->len += n;
+}
+
+void sx_buf_putc(sx_buf_t *b, char c)
+{
+    *sx_buf_reserve(b, 1) = c;
+    b->len++;
+}
+
+void sx_buf_puts(sx_buf_t *b, const char *s)
+{
+    sx_buf_append(b, s, strlen(s));
+}
+
+void sx_buf_append_str(sx_buf_t *b, sx_str_t s)
+{
+    sx_buf_append(b, s.ptr, s.len);
+}
+
+void sx_buf_printf(sx_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    char *p = sx_buf_reserve(b, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void sx_buf_json_str(sx_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = sx_buf_reserve(b, n * 6 + 2);
+    *p++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': *p++ = '\\'; *p++ = '"'; break;
+        case '\\': *p++ = '\\'; *p++ = '\\'; break;
+        case '\n': *p++ = '\\'; *p++ = 'n'; break;
+        case '\r': *p++ = '\\'; *p++ = 'r'; break;
+        case '\t': *p++ = '\\'; *p++ = 't'; break;
+        default:
+            if (c < 0x20) {
+                *p++ = '\\'; *p++ = 'u'; *p++ = '0'; *p++ = '0';
+                *p++ = hex[c >> 4]; *p++ = hex[c & 15];
+            } else {
+                *p++ = (char)c;
+            }
+        }
+    }
+    *p++ = '"';
+    b->len = (size_t)(p - b->ptr);
+}
+
+/* Split a "%.*e" rendering "d[.ddd]e[+-]XX" into its digits and the decimal
+ * exponent of the first digit. Returns the number of digits. */
+static int split_e(const char *e, char *digits, int *exp10)
+{
+    int nd = 0;
+    const char *p = e;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            digits[nd++] = *p;
+    *exp10 = atoi(p + 1);
+    return nd;
+}
+
+/* The shortest digits that read back as v (v > 0, finite), the nearest such
+ * when several of that length do, as Go's strconv picks them. Fills digits
+ * (at most 17) and the exponent of the first digit; returns the count. */
+static int shortest_digits(double v, char *digits, int *exp10)
+{
+    char e[40];
+    for (int prec = 0; prec < 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec, v);
+        double r = strtod(e, NULL);
+        int nd = split_e(e, digits, exp10);
+        if (r == v)
+            return nd;
+        if (r > v)
+            continue;
+        /* At a power of two the gap to the next double below is half the gap
+         * above, so the nearest candidate may fall outside v's rounding
+         * interval while the one a last-digit step above still falls inside
+         * (e.g. 2^-1017 = 7.120236347223045e-307). */
+        int i = nd - 1;
+        while (i >= 0 && digits[i] == '9')
+            digits[i--] = '0';
+        if (i >= 0) {
+            digits[i]++;
+        } else {
+            digits[0] = '1';
+            ++*exp10;
+        }
+        snprintf(e, sizeof(e), "%c.%.*se%d", digits[0], nd - 1, digits + 1, *exp10);
+        if (strtod(e, NULL) == v)
+            return nd;
+    }
+    /* 17 significant digits always read back. */
+    snprintf(e, sizeof(e), "%.16e", v);
+    return split_e(e, digits, exp10);
+}
+
+int sx_format_float(char *buf, double v)
+{
+    /* Go's strconv.FormatFloat(v, 'f', -1, 64), which Prometheus uses for
+     * sample values: the shortest digits that round-trip, never an
+     * exponent. buf must hold SX_FLOAT_BUF bytes. */
+    if (isnan(v))
+        return (int)(strcpy(buf, "NaN"), 3);
+    if (isinf(v))
+        return v > 0 ? (int)(strcpy(buf, "+Inf"), 4) : (int)(strcpy(buf, "-Inf"), 4);
+    char digits[24];
+    int exp10 = 0, nd;
+    bool neg = signbit(v);
+    if (v == 0) {
+        digits[0] = '0';
+        nd = 1;
+    } else {
+        nd = shortest_digits(fabs(v), digits, &exp10);
+    }
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    char *o = buf;
+    if (neg)
+        *o++ = '-';
+    int point = exp10 + 1; /* digits before the decimal point */
+    if (point <= 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -point; i++)
+            *o++ = '0';
+        for (int i = 0; i < nd; i++)
+            *o++ = digits[i];
+    } else {
+        for (int i = 0; i < point; i++)
+            *o++ = i < nd ? digits[i] : '0';
+        if (nd > point) {
+            *o++ = '.';
+            for (int i = point; i < nd; i++)
+                *o++ = digits[i];
+        }
+    }
+    *o = '\0';
+    return (int)(o - buf);
+}
+
+void sx_buf_prom_float(sx_buf_t *b, double v)
+{
+    char tmp[SX_FLOAT_BUF];
+    int n = sx_format_float(tmp, v);
+    sx_buf_append(b, tmp, (size_t)n);
+}
+
+void sx_buf_put_uvarint(sx_buf_t *b, uint64_t v)
+{
+    char *p = sx_buf_reserve(b, 10), *s = p;
+    while (v >= 0x80) {
+        *p++ = (char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (char)v;
+    b->len += (size_t)(p - s);
+}
+
+void sx_buf_put_u32le(sx_buf_t *b, uint32_t v)
+{
+    unsigned char t[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    sx_buf_append(b, t, 4);
+}
+
+void sx_buf_put_u64le(sx_buf_t *b, uint64_t v)
+{
+    sx_buf_put_u32le(b, (uint32_t)v);
+    sx_buf_put_u32le(b, (uint32_t)(v >> 32));
+}

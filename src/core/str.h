@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* String slices: a pointer and a length into memory someone else owns
+ * (usually a request body or an arena). Never NUL-terminated by contract. */
+#ifndef SX_CORE_STR_H
+#define SX_CORE_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef struct sx_str {
+    const char *ptr;
+    size_t len;
+} sx_str_t;
+
+#define SX_STR_LIT(s) ((sx_str_t){(s), sizeof(s) - 1})
+#define SX_STR_NULL ((sx_str_t){NULL, 0})
+
+static inline sx_str_t sx_str(const char *s)
+{
+    return (sx_str_t){s, s ? strlen(s) : 0};
+}
+
+static inline bool sx_str_eq(sx_str_t a, sx_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static inline bool sx_str_eq_cstr(sx_str_t a, const char *b)
+{
+    return sx_str_eq(a, sx_str(b));
+}
+
+/* Byte-wise comparison, shorter first on a common prefix (the order
+ * Prometheus uses for label names and values). */
+static inline int sx_str_cmp(sx_str_t a, sx_str_t b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n ? memcmp(a.ptr, b.ptr, n) : 0;
+    if (c)
+        return c;
+    return a.len < b.len ? -1 : a.len > b.len;
+}
+
+bool sx_utf8_valid(const char *s, size_t len);
+
+#endif

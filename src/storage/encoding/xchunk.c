@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The head chunk: samples appended one at a time into a bit stream kept in
+ * one growable array, read back by an iterator. The sealed form on disk is
+ * the block codec (chunk.c); a head chunk is re-encoded into it when flushed.
+ *
+ * Stream (MSB first). Timestamp of sample 0: 7 bits width w, then w bits of
+ * zz(ts). Later timestamps store dod = delta - prev, where delta is the gap
+ * to the previous timestamp and prev is the previous gap clamped to int32
+ * (the clamp keeps the state small; both sides apply it):
+ *   '0' dod 0 | '10' 7 bits zz | '110' 14 bits | '1110' 24 bits | '1111' 64 bits.
+ * Values, against the previous value (+0.0 before the first):
+ *   '0'     same bits;
+ *   '10'    decimal delta at the current scale k: the previous value is
+ *           i/10^k and this one (i+d)/10^k; then '0' + zz(d) in the last
+ *           field width, or '1' + 6 bits (width-1) + zz(d) without its top bit;
+ *   '110'   XOR in the previous window;
+ *   '1110'  XOR with a new window: 5 bits leading zeros, 6 bits width-1;
+ *   '1111'  absolute decimal: 5 bits new scale k, 6 bits width, zz(i).
+ * The integer i of a previous value is recomputed as round(value * 10^k) by
+ * both sides; the encoder uses '10' only when that reproduces the value. */
+#include "encoding.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "encoding_int.h"
+
+/* Largest scale a value may move the chunk to; longer decimals go XOR. */
+#define XK_MAX 12
+/* On a '10' value at a scale above this many digits more than the value
+ * needs, fall back to an absolute value at its own scale. */
+#define XK_SHRINK 4
+#define PEX 0x80 /* _lead flag: the last value is decimal at _k */
+#define CAP_MAX (65535u * 16u)
+
+typedef struct pieces {
+    uint64_t v[10];
+    uint8_t nb[10];
+    unsigned n, bits;
+} pieces_t;
+
+static inline void add(pieces_t *p, uint64_t v, unsigned nb)
+{
+    p->v[p->n] = v;
+    p->nb[p->n++] = (uint8_t)nb;
+    p->bits += nb;
+}
+
+static inline int32_t clamp32(uint64_t d)
+{
+    int64_t s = (int64_t)d;
+    return s > INT32_MAX ? INT32_MAX : s < INT32_MIN ? INT32_MIN : (int32_t)s;
+}
+
+/* OR nb (<= 57) bits of x into d at bit position pos; the bytes from pos on
+ * are zero, so whole bytes may be stored. */
+static inline void put_bits(uint8_t *d, uint32_t pos, uint64_t x, unsigned nb)
+{
+    if (nb == 0)
+        return;
+    unsigned off = pos & 7, nbytes = (off + nb + 7) >> 3;
+    uint64_t w = x << (64 - off - nb);
+    uint8_t *q = d + (pos >> 3);
+    q[0] |= (uint8_t)(w >> 56);
+    for (unsigned j = 1; j < nbytes; j++)
+        q[j] = (uint8_t)(w >> (56 - 8 * j));
+}
+
+void sx_xchunk_init(sx_xchunk_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->_lead = PEX; /* +0.0 is decimal at scale 0 */
+}
+
+void sx_xchunk_dispose(sx_xchunk_t *c)
+{
+    free(c->_data);
+    sx_xchunk_init(c);
+}
+
+size_t sx_xchunk_mem(const sx_xchunk_t *c)
+{
+    return (size_t)c->_cap16 * 16;
+}
+
+size_t sx_xchunk_len(const sx_xchunk_t *c)
+{
+    return (c->_nbits + 7) / 8;
+}
+
+void sx_xchunk_shrink(sx_xchunk_t *c)
+{
+    size_t used = (sx_xchunk_len(c) + 15) / 16;
+    if (!c->_data || used == c->_cap16)
+        return;
+    if (used == 0)
+        used = 1;
+    c->_data = sx_xrealloc(c->_data, used * 16);
+    c->_cap16 = (uint16_t)used;
+}
+
+/* Make room for the stream to reach nbits; new bytes are zeroed. */
+static int grow(sx_xchunk_t *c, size_t nbits)
+{
+    size_t need = (nbits + 7) / 8, cap = (size_t)c->_cap16 * 16;
+    if (need <= cap)
+        return 0;
+    if (need > CAP_MAX)
+        return SX_ELIMIT;
+    /* 25% steps: head memory matters more than realloc counts. */
+    size_t ncap = cap + cap / 4;
+    if (ncap < need)
+        ncap = need;
+    if (ncap < 32)
+        ncap = 32;
+    ncap = (ncap + 15) & ~(size_t)15;
+    if (ncap > CAP_MAX)
+        ncap = CAP_MAX;
+    c->_data = sx_xrealloc(c->_data, ncap);
+    memset(c->_data + cap, 0, ncap - cap);
+    c->_cap16 = (uint16_t)(ncap / 16);
+    return 0;
+}
+
+/* Bits to XOR x against the window (plead, psig), and the window to keep. */
+static unsigned xor_plan(uint64_t x, unsigned plead, unsigned psig, unsigned *lead, unsigned *sig,
+                         bool *reuse)
+{
+    unsigned l = (unsigned)__builtin_clzll(x), t = (unsigned)__builtin_ctzll(x);
+    if (l > 31)
+        l = 31;
+    unsigned s = 64 - l - t;
+    if (psig && l >= plead && 64 - plead - psig <= t && psig <= s + 11) {
+        *reuse = true;
+        *lead = plead;
+        *sig = psig;
+        return 3 + psig;
+    }
+    *reuse = false;
+    *lead = l;
+    *sig = s;
+    return 4 + 11 + s;
+}
+
+static void add_absolute(pieces_t *pc, unsigned k, int64_t i)
+{
+    uint64_t z = sx_zigzag_enc(i);
+    unsigned b = sx_enc__bitlen(z);
+    add(pc, 0xf, 4);
+    add(pc, k, 5);
+    add(pc, b, 6);
+    add(pc, z, b);
+}
+
+int sx_xchunk_append(sx_xchunk_t *c, int64_t ts, double v)
+{
+    if (c->_n && ts <= c->_t)
+        return SX_EINVAL;
+    if (c->_n >= SX_XCHUNK_MAX_SAMPLES)
+        return SX_ELIMIT;
+    pieces_t pc = {.n = 0, .bits = 0};
+
+    /* Timestamp. */
+    int32_t ndt = 0;
+    if (c->_n == 0) {
+        uint64_t z = sx_zigzag_enc(ts);
+        unsigned b = sx_enc__bitlen(z);
+        add(&pc, b, 7);
+        add(&pc, z, b);
+    } else {
+        uint64_t delta = (uint64_t)ts - (uint64_t)c->_t;
+        uint64_t z = sx_zigzag_enc((int64_t)(delta - (uint64_t)(int64_t)c->_dt));
+        if (z == 0) {
+            add(&pc, 0, 1);
+        } else if (z < (1u << 7)) {
+            add(&pc, 2, 2);
+            add(&pc, z, 7);
+        } else if (z < (1u << 14)) {
+            add(&pc, 6, 3);
+            add(&pc, z, 14);
+        } else if (z < (1u << 24)) {
+            add(&pc, 14, 4);
+            add(&pc, z, 24);
+        } else {
+            add(&pc, 15, 4);
+            add(&pc, z, 64);
+        }
+        ndt = clamp32(delta);
+    }
+
+    /* Value. */
+    uint64_t bits = sx_enc__bits(v);
+    unsigned k = c->_k, lead = c->_lead & 31, sig = c->_sig, dlen = c->_dlen;
+    bool pex = c->_lead & PEX;
+    if (bits == c->_v) {
+        add(&pc, 0, 1);
+    } else {
+        int64_t i = 0, i2;
+        bool ex = sx_enc__dec_at(v, k, &i);
+        int kd;
+        if (ex && pex && k > XK_SHRINK &&
+            (kd = sx_enc__dec_scale(v, k - XK_SHRINK, &i2)) >= 0) {
+            /* The scale has outgrown the data: restart at the value's own. */
+            add_absolute(&pc, (unsigned)kd, i2);
+            k = (unsigned)kd;
+        } else if (ex && pex) {
+            int64_t pi = sx_enc__round(sx_enc__double(c->_v) * sx_enc__p10[k]);
+            uint64_t z = sx_zigzag_enc(i - pi);
+            unsigned b = sx_enc__bitlen(z);
+            add(&pc, 2, 2);
+            if (dlen >= b && dlen <= b + 5) {
+                add(&pc, 0, 1);
+                add(&pc, z, dlen);
+            } else {
+                add(&pc, 1, 1);
+                add(&pc, b - 1, 6);
+                add(&pc, z & ~(1ull << (b - 1)), b - 1);
+                dlen = b;
+            }
+        } else {
+            int ka = ex ? (int)k : sx_enc__dec_scale(v, XK_MAX, &i);
+            unsigned xl, xs;
+            bool reuse;
+            uint64_t x = bits ^ c->_v;
+            unsigned xcost = xor_plan(x, lead, sig, &xl, &xs, &reuse);
+            unsigned acost = ka >= 0 ? 15 + sx_enc__bitlen(sx_zigzag_enc(i)) : ~0u;
+            if (acost <= xcost) {
+                add_absolute(&pc, (unsigned)ka, i);
+                k = (unsigned)ka;
+                pex = true;
+            } else {
+                if (reuse) {
+                    add(&pc, 6, 3);
+                } else {
+                    add(&pc, 14, 4);
+                    add(&pc, xl, 5);
+                    add(&pc, xs - 1, 6);
+                }
+                add(&pc, x >> (64 - xl - xs), xs);
+                lead = xl;
+                sig = xs;
+                pex = ex;
+            }
+        }
+    }
+
+    int rc = grow(c, (size_t)c->_nbits + pc.bits);
+    if (rc)
+        return rc;
+    uint32_t pos = c->_nbits;
+    for (unsigned j = 0; j < pc.n; j++) {
+        unsigned nb = pc.nb[j];
+        if (nb > 57) {
+            put_bits(c->_data, pos, pc.v[j] >> 32, nb - 32);
+            put_bits(c->_data, pos + nb - 32, pc.v[j] & 0xffffffffu, 32);
+        } else {
+            put_bits(c->_data, pos, pc.v[j], nb);
+        }
+        pos += nb;
+    }
+    c->_nbits = pos;
+    c->_n++;
+    c->_t = ts;
+    c->_dt = ndt;
+    c->_v = bits;
+    c->_k = (uint8_t)k;
+    c->_lead = (uint8_t)(lead | (pex ? PEX : 0));
+    c->_sig = (uint8_t)sig;
+    c->_dlen = (uint8_t)dlen;
+    return 0;
+}
+
+/* ---- Reading ---- */
+
+void sx_xchunk_iter_init(sx_xchunk_iter_t *it, const sx_xchunk_t *c)
+{
+    memset(it, 0, sizeof(*it));
+    it->_p = c->_data;
+    it->_end = c->_data ? c->_data + sx_xchunk_len(c) : NULL;
+    it->_left = c->_n;
+}
+
+bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
+{
+    if (it->_left == 0)
+        return false;
+    sx_enc__bitreader_t b = {it->_p, it->_end, it->_acc, it->_nacc, false};
+
+    if (it->_i == 0) {
+        unsigned w = (unsigned)sx_enc__br_read(&b, 7);
+        it->_t = sx_zigzag_dec(sx_enc__br_read_wide(&b, w > 64 ? 64 : w));
+    } else {
+        uint64_t z = 0;
+        if (sx_enc__br_bit(&b)) {
+            if (!sx_enc__br_bit(&b))
+                z = sx_enc__br_read(&b, 7);
+            else if (!sx_enc__br_bit(&b))
+                z = sx_enc__br_read(&b, 14);
+            else if (!sx_enc__br_bit(&b))
+                z = sx_enc__br_read(&b, 24);
+            else
+                z = sx_enc__br_read_wide(&b, 64);
+        }
+        uint64_t delta = (uint64_t)(int64_t)it->_dt + (uint64_t)sx_zigzag_dec(z);
+        it->_t = (int64_t)((uint64_t)it->_t + delta);
+        it->_dt = clamp32(delta);
+    }
+
+    if (sx_enc__br_bit(&b)) {
+        if (!sx_enc__br_bit(&b)) {
+            unsigned k = it->_k;
+            uint64_t z;
+            if (!sx_enc__br_bit(&b)) {
+                z = sx_enc__br_read_wide(&b, it->_dlen);
+            } else {
+                unsigned w = (unsigned)sx_enc__br_read(&b, 6) + 1;
+                z = (1ull << (w - 1)) | sx_enc__br_read_wide(&b, w - 1);
+                it->_dlen = (uint8_t)w;
+            }
+            double s = sx_enc__double(it->_v) * sx_enc__p10[k];
+            int64_t pi = s >= -SX_ENC__IMAX && s <= SX_ENC__IMAX ? sx_enc__round(s) : 0;
+            int64_t i = (int64_t)((uint64_t)pi + (uint64_t)sx_zigzag_dec(z));
+            it->_v = sx_enc__bits((double)i / sx_enc__p10[k]);
+        } else if (!sx_enc__br_bit(&b)) {
+            unsigned sig = it->_sig, lead = it->_lead;
+            it->_v ^= sx_enc__br_read_wide(&b, sig) << (64 - lead - sig);
+        } else if (!sx_enc__br_bit(&b)) {
+            unsigned lead = (unsigned)sx_enc__br_read(&b, 5);
+            unsigned sig = (unsigned)sx_enc__br_read(&b, 6) + 1;
+            if (lead + sig > 64) /* cannot happen for a stream we wrote */
+                sig = 64 - lead;
+            it->_lead = (uint8_t)lead;
+            it->_sig = (uint8_t)sig;
+            it->_v ^= sx_enc__br_read_wide(&b, sig) << (64 - lead - sig);
+        } else {
+            unsigned k = (unsigned)sx_enc__br_read(&b, 5);
+            unsigned w = (unsigned)sx_enc__br_read(&b, 6);
+            if (k > SX_ENC__KMAX)
+                k = SX_ENC__KMAX;
+            it->_k = (uint8_t)k;
+            int64_t i = sx_zigzag_dec(sx_enc__br_read_wide(&b, w));
+            it->_v = sx_enc__bits((double)i / sx_enc__p10[k]);
+        }
+    }
+
+    it->_p = b.p;
+    it->_acc = b.acc;
+    it->_nacc = b.nacc;
+    it->_i++;
+    it->_left--;
+    *ts = it->_t;
+    *v = sx_enc__double(it->_v);
+    return true;
+}
+
+int64_t sx_xchunk_first_ts(const sx_xchunk_t *c)
+{
+    sx_xchunk_iter_t it;
+    int64_t ts = 0;
+    double v;
+    sx_xchunk_iter_init(&it, c);
+    sx_xchunk_iter_next(&it, &ts, &v);
+    return ts;
+}
+
+int sx_xchunk_encode_chunk(const sx_xchunk_t *c, sx_buf_t *out)
+{
+    size_t n = c->_n;
+    int64_t *ts = sx_xmalloc((n ? n : 1) * sizeof(*ts));
+    double *v = sx_xmalloc((n ? n : 1) * sizeof(*v));
+    sx_xchunk_iter_t it;
+    sx_xchunk_iter_init(&it, c);
+    for (size_t i = 0; i < n; i++)
+        sx_xchunk_iter_next(&it, &ts[i], &v[i]);
+    int rc = sx_chunk_encode(ts, v, n, out);
+    free(ts);
+    free(v);
+    return rc;
+}

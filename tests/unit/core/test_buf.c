@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tests for src/core/buf.c: the growing buffer, JSON string escaping, the
+ * little-endian and varint writers, and sx_format_float, which must print
+ * exactly what Go's strconv.FormatFloat(v, 'f', -1, 64) prints (Prometheus'
+ * sample value format). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+
+/* ---- sx_format_float ---- */
+
+static void expect_float(double v, const char *want)
+{
+    char buf[SX_FLOAT_BUF];
+    int n = sx_format_float(buf, v);
+    if (strcmp(buf, want) != 0)
+        fail_msg("%.17g: got \"%s\", want \"%s\"", v, buf, want);
+    assert_int_equal(n, (int)strlen(want));
+}
+
+/* prefix, then n zeros, then suffix: for the very large and very small. */
+static char *zeros(const char *prefix, int n, const char *suffix)
+{
+    size_t lp = strlen(prefix), ls = strlen(suffix);
+    char *s = malloc(lp + (size_t)n + ls + 1);
+    memcpy(s, prefix, lp);
+    memset(s + lp, '0', (size_t)n);
+    memcpy(s + lp + (size_t)n, suffix, ls + 1);
+    return s;
+}
+
+static void test_format_float_matches_go_for_common_values(void **state)
+{
+    expect_float(0, "0");
+    expect_float(1, "1");
+    expect_float(-1, "-1");
+    expect_float(100, "100");
+    expect_float(0.1, "0.1");
+    expect_float(-2.5, "-2.5");
+    expect_float(123.456, "123.456");
+    expect_float(0.1 + 0.2, "0.30000000000000004");
+    expect_float(1.0 / 3, "0.3333333333333333");
+    expect_float(2.0 / 3, "0.6666666666666666");
+    expect_float(1e-7, "0.0000001");
+    expect_float(1.5e-5, "0.000015");
+    expect_float(1e21, "1000000000000000000000");
+    expect_float(1.2345678901234568e20, "123456789012345680000");
+    expect_float(9007199254740993.0, "9007199254740992");
+    expect_float(1234567.0, "1234567");
+    expect_float(1e15 + 0.3, "1000000000000000.2");
+}
+
+static void test_format_float_prints_special_values_like_prometheus(void **state)
+{
+    expect_float(NAN, "NaN");
+    expect_float(-NAN, "NaN");
+    expect_float(INFINITY, "+Inf");
+    expect_float(-INFINITY, "-Inf");
+    expect_float(-0.0, "-0");
+}
+
+static void test_format_float_prints_extremes_without_exponent(void **state)
+{
+    char *s = zeros("15", 299, "");
+    expect_float(1.5e300, s);
+    free(s);
+    s = zeros("17976931348623157", 292, "");
+    expect_float(DBL_MAX, s);
+    free(s);
+    s = zeros("-17976931348623157", 292, "");
+    expect_float(-DBL_MAX, s);
+    free(s);
+    s = zeros("0.", 323, "5");
+    expect_float(5e-324, s); /* the smallest subnormal */
+    free(s);
+    s = zeros("0.", 307, "22250738585072014");
+    expect_float(DBL_MIN, s);
+    free(s);
+}
+
+static void test_format_float_finds_shortest_digits_at_powers_of_two(void **state)
+{
+    /* Just above a power of two the gap below is half the gap above, so
+     * the shortest digits can lie above the nearest 16-digit candidate. */
+    char *s = zeros("0.", 306, "7120236347223045");
+    expect_float(ldexp(1, -1017), s);
+    free(s);
+    s = zeros("0.", 303, "7291122019556398");
+    expect_float(ldexp(1, -1007), s);
+    free(s);
+    expect_float(ldexp(1, 60), "1152921504606847000");
+    expect_float(ldexp(1, -20), "0.00000095367431640625");
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+    /* splitmix64: fixed seed, so failures reproduce. */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void test_format_float_round_trips_random_doubles(void **state)
+{
+    uint64_t seed = 42;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t bits = next_random(&seed);
+        double v;
+        memcpy(&v, &bits, sizeof(v));
+        if (!isfinite(v))
+            continue;
+        char buf[SX_FLOAT_BUF];
+        int n = sx_format_float(buf, v);
+        assert_true(n > 0 && n < SX_FLOAT_BUF);
+        assert_null(strpbrk(buf, "eE"));
+        double back = strtod(buf, NULL);
+        if (memcmp(&back, &v, sizeof(v)) != 0)
+            fail_msg("%a printed as %s reads back as %a", v, buf, back);
+    }
+}
+
+static void test_buf_prom_float_appends_formatted_value(void **state)
+{
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_puts(&b, "v=");
+    sx_buf_prom_float(&b, 0.25);
+    sx_buf_putc(&b, ',');
+    sx_buf_prom_float(&b, -INFINITY);
+    assert_int_equal(b.len, 11);
+    assert_memory_equal(b.ptr, "v=0.25,-Inf", 11);
+    sx_buf_dispose(&b);
+}
+
+/* ---- JSON strings ---- */
+
+static void expect_json(const char *in, size_t n, const char *want)
+{
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_json_str(&b, in, n);
+    sx_buf_putc(&b, '\0');
+    assert_string_equal(b.ptr, want);
+    sx_buf_dispose(&b);
+}
+
+/* The input's length from the literal, so embedded NULs count. */
+#define EXPECT_JSON(lit, want) expect_json((lit), sizeof(lit) - 1, (want))
+
+static void test_buf_json_str_escapes_quotes_backslashes_and_controls(void **state)
+{
+    EXPECT_JSON("", "\"\"");
+    EXPECT_JSON("plain", "\"plain\"");
+    EXPECT_JSON("a\"b\\c", "\"a\\\"b\\\\c\"");
+    EXPECT_JSON("l1\nl2\r\tx", "\"l1\\nl2\\r\\tx\"");
+    EXPECT_JSON("\x01\x1f", "\"\\u0001\\u001f\"");
+    EXPECT_JSON("a\0b", "\"a\\u0000b\"");
+    EXPECT_JSON("\x7f/", "\"\x7f/\"");
+    EXPECT_JSON("h\xc3\xa9llo \xe2\x82\xac", "\"h\xc3\xa9llo \xe2\x82\xac\"");
+}
+
+static void test_buf_json_str_appends_after_existing_content(void **state)
+{
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_puts(&b, "{\"k\":");
+    sx_buf_json_str(&b, "v\n", 2);
+    sx_buf_putc(&b, '}');
+    assert_int_equal(b.len, 11);
+    assert_memory_equal(b.ptr, "{\"k\":\"v\\n\"}", 11);
+    sx_buf_dispose(&b);
+}
+
+/* ---- Growing and writing ---- */
+
+static void test_buf_grows_and_keeps_contents(void **state)
+{
+    sx_buf_t b = SX_BUF_INIT;
+    for (int i = 0; i < 10000; i++)
+        sx_buf_putc(&b, (char)('a' + i % 26));
+    assert_int_equal(b.len, 10000);
+    assert_true(b.cap >= b.len);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(b.ptr[i], 'a' + i % 26);
+    sx_buf_clear(&b);
+    assert_int_equal(b.len, 0);
+    char *end = sx_buf_reserve(&b, 100000);
+    assert_ptr_equal(end, b.ptr);
+    assert_true(b.cap >= 100000);
+    sx_buf_append(&b, "xyz", 0);
+    assert_int_equal(b.len, 0);
+    sx_buf_append_str(&b, SX_STR_LIT("abc"));
+    assert_int_equal(b.len, 3);
+    sx_buf_dispose(&b);
+    assert_null(b.ptr);
+    assert_int_equal(b.cap, 0);
+}
+
+static void test_buf_printf_appends_formatted_text(void **state)
+{
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_printf(&b, "%s=%d", "n", 42);
+    sx_buf_printf(&b, "%s", "");
+    char big[1000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    sx_buf_printf(&b, ";%s", big);
+    assert_int_equal(b.len, 4 + 1 + 999);
+    assert_memory_equal(b.ptr, "n=42;xxx", 8);
+    sx_buf_dispose(&b);
+}
+
+static void test_buf_put_uvarint_and_little_endian(void **state)
+{
+    static const struct {
+        uint64_t v;
+        const char *bytes;
+        size_t n;
+    } cases[] = {
+        {0, "\x00", 1},
+        {1, "\x01", 1},
+        {127, "\x7f", 1},
+        {128, "\x80\x01", 2},
+        {300, "\xac\x02", 2},
+        {UINT64_MAX, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sx_buf_t b = SX_BUF_INIT;
+        sx_buf_put_uvarint(&b, cases[i].v);
+        assert_int_equal(b.len, cases[i].n);
+        assert_memory_equal(b.ptr, cases[i].bytes, cases[i].n);
+        sx_buf_dispose(&b);
+    }
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_put_u32le(&b, 0x01020304);
+    sx_buf_put_u64le(&b, 0x1112131415161718ULL);
+    assert_int_equal(b.len, 12);
+    assert_memory_equal(b.ptr, "\x04\x03\x02\x01\x18\x17\x16\x15\x14\x13\x12\x11", 12);
+    sx_buf_dispose(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_float_matches_go_for_common_values),
+        cmocka_unit_test(test_format_float_prints_special_values_like_prometheus),
+        cmocka_unit_test(test_format_float_prints_extremes_without_exponent),
+        cmocka_unit_test(test_format_float_finds_shortest_digits_at_powers_of_two),
+        cmocka_unit_test(test_format_float_round_trips_random_doubles),
+        cmocka_unit_test(test_buf_prom_float_appends_formatted_value),
+        cmocka_unit_test(test_buf_json_str_escapes_quotes_backslashes_and_controls),
+        cmocka_unit_test(test_buf_json_str_appends_after_existing_content),
+        cmocka_unit_test(test_buf_grows_and_keeps_contents),
+        cmocka_unit_test(test_buf_printf_appends_formatted_text),
+        cmocka_unit_test(test_buf_put_uvarint_and_little_endian),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
