@@ -37,7 +37,7 @@ fuzz-build: test-deps
 
 # Each libFuzzer target runs briefly from its committed corpus.
 fuzz-run: fuzz-build
-	@bash tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+	@bash tests/fuzz/run.sh build/fuzz/tests/fuzz $(FUZZ_SECONDS)
 
 test: asan fuzz-run
 	@cd build/asan && ctest --output-on-failure -j$(JOBS) --timeout 900

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include <curl/curl.h>
 #include <snappy-c.h>
 
@@ -423,6 +425,7 @@ typedef struct gen {
     blob_t labels;
     uint32_t max_lab_len;
     uint32_t node_series; /* series whose name starts with node_ */
+    uint64_t nlabels;     /* labels over all series, for the average */
     uint32_t per_host;
     shard_t *shards;
     bool use_tmpl;        /* patch templates instead of compressing each request */
@@ -531,6 +534,7 @@ static uint32_t host_series_count(void)
 static void gen_build_series(gen_t *g)
 {
     static const char *const regions[] = {"eu-west-1", "us-east-1", "ap-southeast-2"};
+    static const char *const teams[] = {"core", "data", "edge", "payments", "search", "storage"};
     static const char *const envs[] = {"prod", "prod", "prod", "prod", "prod",
                                        "prod", "prod", "staging", "staging", "dev"};
     const opts_t *o = &g->o;
@@ -560,11 +564,13 @@ static void gen_build_series(gen_t *g)
                 ls[n++] = (label_t){"availability_zone", az};
                 ls[n++] = (label_t){"cluster", cluster};
                 ls[n++] = (label_t){"rack", rack};
+                ls[n++] = (label_t){"team", teams[host / 8 % NELEM(teams)]};
                 dim_labels(fam->dim, c, ls, &n);
 
                 series_t *s = &g->series[id];
                 s->lab_off = (uint32_t)g->labels.len;
                 s->lab_len = encode_labels(&g->labels, ls, n);
+                g->nlabels += n;
                 if (s->lab_len > g->max_lab_len)
                     g->max_lab_len = s->lab_len;
                 if (strncmp(fam->name, "node_", 5) == 0)
@@ -583,11 +589,8 @@ static void gen_build_series(gen_t *g)
                     s->step = cpu_mode_cs[c % NELEM(cpu_modes)] * o->interval_ms / 15000;
                 else if (s->kind == K_COUNTER && s->step > 0)
                     s->step = (int64_t)((double)s->step * (0.25 + 1.5 * rnd_unit(&hrng))) + 1;
-                if (s->kind == K_WALK) {
-                    /* Walk from a point inside the bounds, not at one. */
-                    if (s->hi <= s->lo)
-                        s->kind = K_CONST;
-                }
+                if (s->kind == K_WALK && s->hi <= s->lo)
+                    s->kind = K_CONST; /* no room to walk */
                 if (s->kind == K_CLOCK) {
                     s->step = o->interval_ms * 1000;
                     s->n = (o->start_ms + ts_off) * 1000;
@@ -672,8 +675,9 @@ static void gen_build_shards(gen_t *g)
 /* Write the uncompressed prompb.WriteRequest for series ids[0..n) with
  * values vals[] at scrape step_ts into raw; returns its length. With
  * omit_zero, a value of +0 is left out as Prometheus' proto3 encoder does;
- * without, every sample has the same layout, which templates rely on. With hole non-NULL (zeroed by the caller),
- * marks per sample the bytes that may change from step to step: the value
+ * without, every sample has the same layout, which templates rely on. With
+ * hole non-NULL (zeroed by the caller), marks per sample the bytes that
+ * may change from step to step: the value
  * (unless the series is constant), the timestamp tag between them, and the
  * low g->ts_var_bytes bytes of the timestamp; 2 on the first, 1 on the
  * others. */
@@ -907,6 +911,7 @@ static bool shard_build_templates(gen_t *g, shard_t *sh)
         tm->starts = xmalloc(n * sizeof(uint32_t));
         ok = snappy_compress(sh->raw, raw_len, z, &zlen) == SNAPPY_OK &&
              tmpl_rewrite(sh->raw, raw_len, sh->hole, z, zlen, &out, tm->starts, sh->zcheck);
+        ok = ok && out.len <= sh->z_cap; /* encode_request copies it into zbuf */
         if (ok) {
             tm->z = xmalloc(out.len);
             memcpy(tm->z, out.ptr, out.len);
@@ -1204,6 +1209,15 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
+/* CPU seconds (user + system) this process has used so far. */
+static double cpu_self_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -1383,7 +1397,8 @@ static int run_dry(gen_t *g)
     printf("dry-run: %.1f bytes/sample uncompressed, %.1f bytes/sample snappy\n",
            (double)raw / samples, (double)bytes / samples);
     printf("RESULT mode=dry-run samples=%" PRIu64 " seconds=%.3f rate=%.0f bytes=%" PRIu64
-           " threads=%u\n", samples, dt, samples / dt, bytes, nthreads);
+           " threads=%u encoder=%s\n", samples, dt, samples / dt, bytes, nthreads,
+           g->use_tmpl ? "template" : "plain");
     return 0;
 }
 
@@ -1398,10 +1413,11 @@ int main(int argc, char **argv)
     gen_build_shards(&g);
     gen_prepare_encoding(&g);
     fprintf(stderr,
-            "sx-loadgen: %u series (%u per host, %u node_*), %u points every %" PRId64
-            " ms from %" PRId64 ", %u shards, batch %u; setup %.2f s\n",
-            o->series, g.per_host, g.node_series, o->points, o->interval_ms, o->start_ms,
-            o->concurrency, o->batch, now_s() - t0);
+            "sx-loadgen: %u series (%u per host, %u node_*, %.1f labels on average), %u points"
+            " every %" PRId64 " ms from %" PRId64 ", %u shards, batch %u, %s; setup %.2f s\n",
+            o->series, g.per_host, g.node_series, (double)g.nlabels / o->series, o->points,
+            o->interval_ms, o->start_ms, o->concurrency, o->batch,
+            g.use_tmpl ? "snappy templates" : "snappy_compress per request", now_s() - t0);
     printf("SERIES total=%u node=%u per_host=%u start_ms=%" PRId64 " interval_ms=%" PRId64
            " points=%u\n",
            o->series, g.node_series, g.per_host, o->start_ms, o->interval_ms, o->points);
@@ -1437,7 +1453,7 @@ int main(int argc, char **argv)
     uint64_t total = (uint64_t)o->series * o->points;
     printf("SEND_START\n");
     fflush(stdout);
-    double start = now_s();
+    double start = now_s(), cpu0 = cpu_self_s();
     for (uint32_t k = 0; k < o->concurrency; k++) {
         ws[k].g = &g;
         ws[k].shard = k;
@@ -1474,6 +1490,7 @@ int main(int argc, char **argv)
     double secs = now_s() - start;
     for (uint32_t k = 0; k < o->concurrency; k++)
         pthread_join(th[k], NULL);
+    double cpu = cpu_self_s() - cpu0;
 
     size_t nlat = 0;
     for (uint32_t k = 0; k < o->concurrency; k++)
@@ -1496,9 +1513,10 @@ int main(int argc, char **argv)
            reqs ? bytes / 1024.0 / (double)(reqs - errs ? reqs - errs : 1) : 0);
     printf("errors           %" PRIu64 "\n", errs);
     printf("latency ms       p50 %.2f  p99 %.2f\n", p50 * 1e3, p99 * 1e3);
+    printf("loadgen cpu s    %.2f while sending\n", cpu);
     printf("RESULT mode=send samples=%" PRIu64 " seconds=%.3f rate=%.0f requests=%" PRIu64
-           " errors=%" PRIu64 " bytes=%" PRIu64 " p50_ms=%.2f p99_ms=%.2f\n",
-           ok, secs, ok / secs, reqs, errs, bytes, p50 * 1e3, p99 * 1e3);
+           " errors=%" PRIu64 " bytes=%" PRIu64 " p50_ms=%.2f p99_ms=%.2f cpu_s=%.3f\n",
+           ok, secs, ok / secs, reqs, errs, bytes, p50 * 1e3, p99 * 1e3, cpu);
     fflush(stdout);
     curl_global_cleanup();
     return errs || ok != total ? 1 : 0;

@@ -521,7 +521,10 @@ int sx_body_decode(const char *content_encoding, const char *in, size_t len, siz
         if (len > limit)
             return sx_err_set(err, SX_ETOOLARGE, "body of %zu bytes exceeds the limit of %zu bytes",
                               len, limit);
-        sx_buf_append(out, in, len);
+        sink_t k = {out, out->len, limit};
+        sink_reserve(&k, len, len);
+        memcpy(out->ptr + out->len, in, len);
+        out->len += len;
         return 0;
     }
 

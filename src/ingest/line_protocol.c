@@ -183,6 +183,16 @@ static int parse_int(const char *s, size_t n, int64_t *out)
         return NUM_SYNTAX;
     uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     bool over = false;
+    if (n - i <= 18) {
+        /* Up to 18 digits cannot overflow: the common case, unchecked. */
+        for (; i < n; i++) {
+            if (!is_digit(s[i]))
+                return NUM_SYNTAX;
+            v = v * 10 + (unsigned)(s[i] - '0');
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return NUM_OK;
+    }
     for (; i < n; i++) {
         if (!is_digit(s[i]))
             return NUM_SYNTAX;
@@ -376,7 +386,7 @@ static int oom(sx_err_t *err)
 
 /* Turn the scanned bytes [tok, s) into a slice: the body itself when no
  * escape was seen, else an unescaped arena copy. Fails on invalid UTF-8. */
-static int token(sx_lp_parser_t *p, const char *tok, const char *s, bool esc, unsigned hi,
+static inline int token(sx_lp_parser_t *p, const char *tok, const char *s, bool esc, unsigned hi,
                  uint8_t escbit, const char *what, sx_str_t *out, sx_err_t *err)
 {
     size_t n = (size_t)(s - tok);
@@ -804,17 +814,14 @@ void sx_lp_mapper_init(sx_lp_mapper_t *m, const sx_lp_opts_t *opts, sx_metric_ba
 
 /* The series name for field idx of pt: "<measurement>_<key>" made a valid
  * metric name, reused from the previous point when it had the same
- * measurement and the same key at the same index. NULL ptr on OOM. */
+ * measurement (sx_lp_mapper_add resets the cache when it changes) and the
+ * same key at the same index. NULL ptr on OOM. */
 static sx_str_t series_name(sx_lp_mapper_t *m, const sx_lp_point_t *pt, uint32_t idx)
 {
     sx_arena_t *a = m->out->arena;
     sx_str_t key = pt->fields[idx].key;
-    if (!sx_str_eq(m->_meas, pt->measurement)) {
-        m->_meas = pt->measurement;
-        m->_nnames = 0;
-    } else if (idx < m->_nnames && m->_fkeys[idx].len && sx_str_eq(m->_fkeys[idx], key)) {
+    if (idx < m->_nnames && m->_fkeys[idx].len && sx_str_eq(m->_fkeys[idx], key))
         return m->_names[idx];
-    }
     size_t n = pt->measurement.len + 1 + key.len;
     char *buf = sx_arena_alloc(a, n);
     if (!buf)
@@ -911,6 +918,10 @@ int sx_lp_mapper_add(sx_lp_mapper_t *m, sx_lp_point_t *pt, sx_err_t *err)
     sx_sample_t *samples = sx_arena_alloc(a, (size_t)nnum * sizeof(sx_sample_t));
     if (!block || !samples)
         return oom(err);
+    if (!sx_str_eq(m->_meas, pt->measurement)) {
+        m->_meas = pt->measurement;
+        m->_nnames = 0;
+    }
     uint32_t j = 0;
     for (uint32_t i = 0; i < pt->nfields; i++) {
         const sx_lp_field_t *f = &pt->fields[i];

@@ -19,8 +19,16 @@
  *           1 varint:  uvarint g, then uvarint zz(r/g) per residual
  *           2 rle:     uvarint g, then tokens t: t odd is a run of
  *                      (t>>1)+1 zero residuals, t even is zz(r/g) = t>>1
- *           3 packed:  uvarint g, byte w (1..64), then zz(r/g) as w-bit
- *                      fields packed LSB first, padded to a byte
+ *           3 packed:  uvarint g, zz base, byte w (0..64), then r/g - base
+ *                      per residual as w-bit fields packed LSB first,
+ *                      padded to a byte (frame of reference)
+ *           4 sparse:  uvarint g, zz base, byte w, a bitmap of the nonzero
+ *                      residuals (LSB first, padded), then packed fields as
+ *                      in kind 3 for the nonzero ones only
+ *           5 patched: uvarint g, zz base, byte w, uvarint count, packed
+ *                      fields as in kind 3 (0 for outliers), then per
+ *                      outlier uvarint gap (first position, then distance
+ *                      to the previous one) and uvarint zz(r/g)
  *     All arithmetic wraps modulo 2^64, so any int64 sequence round-trips.
  *   values := byte(mode | k << 2 | flag << 7) ...
  *     mode 0 const:    flag 0: k <= 22 and uvarint zz(i), every value is
@@ -44,7 +52,7 @@
 #define CHUNK_TAG 0xc1
 
 enum { ORD_RAW, ORD_DELTA, ORD_DOD, ORD_LINEAR };
-enum { KIND_ZERO, KIND_VARINT, KIND_RLE, KIND_PACK };
+enum { KIND_ZERO, KIND_VARINT, KIND_RLE, KIND_PACK, KIND_SPARSE, KIND_PATCHED };
 enum { VM_CONST, VM_DEC, VM_XOR };
 
 /* ---- Small helpers ---- */
@@ -102,14 +110,6 @@ static uint64_t gcd64(uint64_t a, uint64_t b)
 static inline uint64_t mag64(uint64_t r)
 {
     return (int64_t)r < 0 ? 0 - r : r;
-}
-
-/* zz(r / g) for r a multiple of g, computed on magnitudes so that g may
- * exceed INT64_MAX and r may be INT64_MIN. */
-static inline uint64_t zzdiv(uint64_t r, uint64_t g)
-{
-    uint64_t q = mag64(r) / g;
-    return (int64_t)r < 0 ? (q << 1) - 1 : q << 1;
 }
 
 static inline uint64_t unzz_mul(uint64_t q, uint64_t g)
@@ -174,8 +174,9 @@ static inline void bw_flush(bitwriter_t *w)
 
 typedef struct plan {
     unsigned order, kind, width;
-    uint64_t g;   /* common divisor of the residuals; 0 when all are 0 */
-    size_t size;  /* encoded bytes */
+    uint64_t g;    /* common divisor of the residuals; 0 when all are 0 */
+    uint64_t base; /* smallest packed quotient (pack, sparse) */
+    size_t size;   /* encoded bytes */
 } plan_t;
 
 static unsigned nheads(unsigned order, size_t n)
@@ -236,8 +237,24 @@ static size_t residuals(const uint64_t *x, size_t n, unsigned order, uint64_t *h
     }
 }
 
-/* Size of the sequence in each kind for one order; r is overwritten with
- * the quotients zz(r/g). */
+/* Residuals divided by g, in place, as int64 in uint64 (wrapping). */
+static void divide(uint64_t *r, size_t m, uint64_t g)
+{
+    if (g == 1)
+        return;
+    for (size_t i = 0; i < m; i++) {
+        uint64_t q = mag64(r[i]) / g;
+        r[i] = (int64_t)r[i] < 0 ? 0 - q : q;
+    }
+}
+
+static inline uint64_t zz64(uint64_t q)
+{
+    return (q << 1) ^ (0 - (q >> 63));
+}
+
+/* Size of the sequence in each kind for one order, keeping the smallest.
+ * r is overwritten with the quotients r/g. */
 static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r, plan_t *pl)
 {
     uint64_t heads[2] = {0, 0};
@@ -248,42 +265,48 @@ static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r,
         head += sx_uvarint_len(sx_zigzag_enc((int64_t)heads[j]));
 
     uint64_t g = 0;
-    size_t i = 0;
-    for (; i < m && g != 1; i++)
+    for (size_t i = 0; i < m && g != 1; i++)
         g = gcd64(g, mag64(r[i]));
     pl->order = order;
     pl->g = g;
     pl->width = 0;
+    pl->base = 0;
     if (g == 0) {
         pl->kind = KIND_ZERO;
         pl->size = head;
         return;
     }
-    size_t sz_var = 0, sz_rle = 0, run = 0;
-    uint64_t any = 0;
+    divide(r, m, g);
+    size_t sz_var = 0, sz_rle = 0, run = 0, nz = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, nzlo = INT64_MAX, nzhi = INT64_MIN;
     bool rle_ok = true;
-    for (i = 0; i < m; i++) {
-        uint64_t q = g == 1 ? ((r[i] << 1) ^ (0 - (r[i] >> 63))) : zzdiv(r[i], g);
-        r[i] = q;
-        any |= q;
-        size_t l = sx_uvarint_len(q);
-        sz_var += l;
-        if (q == 0) {
+    for (size_t i = 0; i < m; i++) {
+        int64_t q = (int64_t)r[i];
+        uint64_t z = zz64(r[i]);
+        lo = q < lo ? q : lo;
+        hi = q > hi ? q : hi;
+        sz_var += sx_uvarint_len(z);
+        if (z == 0) {
             run++;
             continue;
         }
+        nz++;
+        nzlo = q < nzlo ? q : nzlo;
+        nzhi = q > nzhi ? q : nzhi;
         if (run) {
             sz_rle += sx_uvarint_len(((run - 1) << 1) | 1);
             run = 0;
         }
-        rle_ok &= q < (1ull << 63);
-        sz_rle += sx_uvarint_len(q << 1);
+        rle_ok &= z < (1ull << 63);
+        sz_rle += sx_uvarint_len(z << 1);
     }
     if (run)
         sz_rle += sx_uvarint_len(((run - 1) << 1) | 1);
-    unsigned w = sx_enc__bitlen(any);
-    size_t sz_pack = 1 + (m * w + 7) / 8;
-    size_t gl = sx_uvarint_len(g);
+    unsigned w = sx_enc__bitlen((uint64_t)hi - (uint64_t)lo);
+    size_t sz_pack = 1 + sx_uvarint_len(zz64((uint64_t)lo)) + (m * w + 7) / 8;
+    unsigned nzw = sx_enc__bitlen((uint64_t)nzhi - (uint64_t)nzlo);
+    size_t sz_sparse =
+        1 + sx_uvarint_len(zz64((uint64_t)nzlo)) + (m + 7) / 8 + (nz * nzw + 7) / 8;
 
     pl->kind = KIND_VARINT;
     pl->size = sz_var;
@@ -295,26 +318,153 @@ static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r,
         pl->kind = KIND_PACK;
         pl->size = sz_pack;
         pl->width = w;
+        pl->base = (uint64_t)lo;
     }
-    pl->size += head + gl;
+    if (sz_sparse < pl->size) {
+        pl->kind = KIND_SPARSE;
+        pl->size = sz_sparse;
+        pl->width = nzw;
+        pl->base = (uint64_t)nzlo;
+    }
+    pl->size += head + sx_uvarint_len(g);
 }
 
-/* Pick the smallest encoding of x over the orders in the bit mask. */
-static void iseq_plan(const uint64_t *x, size_t n, unsigned orders, uint64_t *scratch, plan_t *best)
+/* k-th smallest of q[0..m) as int64, reordering q; expected O(m). */
+static int64_t select_kth(uint64_t *q, size_t m, size_t k)
+{
+    size_t lo = 0, hi = m - 1;
+    uint64_t seed = m * 0x9e3779b97f4a7c15ull + k;
+    while (lo < hi) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        int64_t pivot = (int64_t)q[lo + seed % (hi - lo + 1)];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while ((int64_t)q[i] < pivot)
+                i++;
+            while ((int64_t)q[j] > pivot)
+                j--;
+            if (i <= j) {
+                uint64_t t = q[i];
+                q[i] = q[j];
+                q[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return (int64_t)q[k];
+}
+
+/* Cost of the patched kind for quotients q with fields of w bits above
+ * base: values outside [base, base + 2^w) become exceptions. */
+static size_t patched_size(const uint64_t *q, size_t m, uint64_t base, unsigned w)
+{
+    size_t sz = 1 + sx_uvarint_len(zz64(base)) + (m * w + 7) / 8, ne = 0, last = 0;
+    for (size_t i = 0; i < m; i++) {
+        uint64_t f = q[i] - base;
+        if (w < 64 && f >> w) {
+            sz += sx_uvarint_len(ne ? i - last : i) + sx_uvarint_len(zz64(q[i]));
+            last = i;
+            ne++;
+        }
+    }
+    return sz + sx_uvarint_len(ne);
+}
+
+/* Patched frame of reference: packing as in kind 3 with a window that
+ * leaves out a few outliers (jumps, resets, missed scrapes), which are
+ * listed apart instead of widening every field. Tried on the best order
+ * only; q holds that order's quotients and tmp is scratch. */
+static void plan_patched(const uint64_t *q, size_t m, uint64_t *tmp, plan_t *pl)
+{
+    if (m < 16)
+        return;
+    size_t outliers[2] = {m / 128 ? m / 128 : 1, m / 16};
+    for (unsigned c = 0; c < 2; c++) {
+        size_t e = outliers[c];
+        memcpy(tmp, q, m * 8);
+        int64_t lo = select_kth(tmp, m, e);
+        int64_t hi = select_kth(tmp, m, m - 1 - e);
+        unsigned w = sx_enc__bitlen((uint64_t)hi - (uint64_t)lo);
+        size_t sz = patched_size(q, m, (uint64_t)lo, w);
+        if (sz < pl->size) {
+            pl->kind = KIND_PATCHED;
+            pl->size = sz;
+            pl->width = w;
+            pl->base = (uint64_t)lo;
+        }
+    }
+}
+
+/* Pick the smallest encoding of x over the orders in the bit mask. r and
+ * tmp are scratch of n values. */
+static void iseq_plan(const uint64_t *x, size_t n, unsigned orders, uint64_t *r, uint64_t *tmp,
+                      plan_t *best)
 {
     best->size = SIZE_MAX;
     for (unsigned o = 0; o < 4; o++) {
         if (!(orders & (1u << o)))
             continue;
         plan_t pl;
-        plan_order(x, n, o, scratch, &pl);
+        plan_order(x, n, o, r, &pl);
         if (pl.size < best->size)
             *best = pl;
     }
+    if (best->kind == KIND_ZERO)
+        return;
+    uint64_t heads[2];
+    size_t m = residuals(x, n, best->order, heads, r);
+    divide(r, m, best->g);
+    /* Compare body sizes: the heads and divisor are common to all kinds. */
+    size_t common = 1 + sx_uvarint_len(best->g);
+    for (unsigned j = 0; j < nheads(best->order, n); j++)
+        common += sx_uvarint_len(sx_zigzag_enc((int64_t)heads[j]));
+    best->size -= common;
+    plan_patched(r, m, tmp, best);
+    best->size += common;
 }
 
-/* Write x as planned; out must have pl->size bytes reserved. Returns the
- * end of what was written. */
+/* LSB-first bit packing of w-bit fields. */
+typedef struct packer {
+    uint8_t *p;
+    unsigned __int128 acc;
+    unsigned nacc;
+} packer_t;
+
+static inline void pk_put(packer_t *k, uint64_t x, unsigned w)
+{
+    k->acc |= (unsigned __int128)x << k->nacc;
+    k->nacc += w;
+    if (k->nacc >= 64) {
+        put_le64(k->p, (uint64_t)k->acc);
+        k->p += 8;
+        k->acc >>= 64;
+        k->nacc -= 64;
+    }
+}
+
+static inline uint8_t *pk_end(packer_t *k)
+{
+    while (k->nacc > 0) {
+        *k->p++ = (uint8_t)k->acc;
+        k->acc >>= 8;
+        k->nacc = k->nacc > 8 ? k->nacc - 8 : 0;
+    }
+    return k->p;
+}
+
+/* Write x as planned; the destination must have pl->size bytes. Returns
+ * the end of what was written. */
 static uint8_t *iseq_write(const uint64_t *x, size_t n, const plan_t *pl, uint64_t *r, uint8_t *p)
 {
     uint64_t heads[2] = {0, 0};
@@ -325,15 +475,13 @@ static uint8_t *iseq_write(const uint64_t *x, size_t n, const plan_t *pl, uint64
         p = put_uvarint(p, sx_zigzag_enc((int64_t)heads[j]));
     if (pl->kind == KIND_ZERO)
         return p;
-    uint64_t g = pl->g;
-    p = put_uvarint(p, g);
-    for (size_t i = 0; i < m; i++)
-        r[i] = zzdiv(r[i], g);
+    p = put_uvarint(p, pl->g);
+    divide(r, m, pl->g);
     switch (pl->kind) {
     case KIND_VARINT:
         for (size_t i = 0; i < m; i++)
-            p = put_uvarint(p, r[i]);
-        break;
+            p = put_uvarint(p, zz64(r[i]));
+        return p;
     case KIND_RLE: {
         size_t run = 0;
         for (size_t i = 0; i < m; i++) {
@@ -344,37 +492,62 @@ static uint8_t *iseq_write(const uint64_t *x, size_t n, const plan_t *pl, uint64
             if (run)
                 p = put_uvarint(p, ((run - 1) << 1) | 1);
             run = 0;
-            p = put_uvarint(p, r[i] << 1);
+            p = put_uvarint(p, zz64(r[i]) << 1);
         }
         if (run)
             p = put_uvarint(p, ((run - 1) << 1) | 1);
-        break;
+        return p;
+    }
+    case KIND_PACK: {
+        p = put_uvarint(p, zz64(pl->base));
+        *p++ = (uint8_t)pl->width;
+        packer_t k = {p, 0, 0};
+        if (pl->width)
+            for (size_t i = 0; i < m; i++)
+                pk_put(&k, r[i] - pl->base, pl->width);
+        return pk_end(&k);
+    }
+    case KIND_PATCHED: {
+        uint64_t base = pl->base;
+        unsigned w = pl->width;
+        size_t ne = 0;
+        for (size_t i = 0; i < m; i++)
+            ne += w < 64 && (r[i] - base) >> w;
+        p = put_uvarint(p, zz64(base));
+        *p++ = (uint8_t)w;
+        p = put_uvarint(p, ne);
+        packer_t k = {p, 0, 0};
+        if (w)
+            for (size_t i = 0; i < m; i++) {
+                uint64_t f = r[i] - base;
+                pk_put(&k, w < 64 && f >> w ? 0 : f, w);
+            }
+        p = pk_end(&k);
+        size_t last = 0, seen = 0;
+        for (size_t i = 0; i < m; i++) {
+            if (!(w < 64 && (r[i] - base) >> w))
+                continue;
+            p = put_uvarint(p, seen++ ? i - last : i);
+            p = put_uvarint(p, zz64(r[i]));
+            last = i;
+        }
+        return p;
     }
     default: {
-        unsigned w = pl->width;
-        *p++ = (uint8_t)w;
-        /* LSB-first packing through a 128-bit window. */
-        unsigned __int128 acc = 0;
-        unsigned nacc = 0;
-        for (size_t i = 0; i < m; i++) {
-            acc |= (unsigned __int128)r[i] << nacc;
-            nacc += w;
-            while (nacc >= 64) {
-                put_le64(p, (uint64_t)acc);
-                p += 8;
-                acc >>= 64;
-                nacc -= 64;
-            }
-        }
-        while (nacc > 0) {
-            *p++ = (uint8_t)acc;
-            acc >>= 8;
-            nacc = nacc > 8 ? nacc - 8 : 0;
-        }
-        break;
+        p = put_uvarint(p, zz64(pl->base));
+        *p++ = (uint8_t)pl->width;
+        memset(p, 0, (m + 7) / 8);
+        for (size_t i = 0; i < m; i++)
+            if (r[i])
+                p[i >> 3] |= (uint8_t)(1u << (i & 7));
+        packer_t k = {p + (m + 7) / 8, 0, 0};
+        if (pl->width)
+            for (size_t i = 0; i < m; i++)
+                if (r[i])
+                    pk_put(&k, r[i] - pl->base, pl->width);
+        return pk_end(&k);
     }
     }
-    return p;
 }
 
 static inline uint64_t pack_get(const uint8_t *b, size_t nbytes, size_t pos, unsigned w)
@@ -394,6 +567,20 @@ static inline uint64_t pack_get(const uint8_t *b, size_t nbytes, size_t pos, uns
     return w == 64 ? r : r & ((1ull << w) - 1);
 }
 
+/* Unpack m fields of width w (0..64) from b[0..nbytes) and store
+ * (base + field) * g in the slots first, first + 1, ... of out. */
+static void unpack(const uint8_t *b, size_t nbytes, unsigned w, uint64_t base, uint64_t g,
+                   void *out, size_t first, size_t m)
+{
+    if (w == 0) {
+        for (size_t i = 0; i < m; i++)
+            st64(out, first + i, base * g);
+        return;
+    }
+    for (size_t i = 0; i < m; i++)
+        st64(out, first + i, (base + pack_get(b, nbytes, i * w, w)) * g);
+}
+
 /* Decode an integer sequence of n values into the 8-byte slots of out.
  * Advances *pp. Returns 0 or SX_ECORRUPT. */
 static int iseq_read(const uint8_t **pp, const uint8_t *end, size_t n, void *out, const char *what,
@@ -403,8 +590,8 @@ static int iseq_read(const uint8_t **pp, const uint8_t *end, size_t n, void *out
     if (p >= end)
         return sx_err_set(err, SX_ECORRUPT, "%s: truncated", what);
     unsigned tag = *p++;
-    unsigned order = tag & 3, kind = (tag >> 2) & 3;
-    if (tag >> 4)
+    unsigned order = tag & 3, kind = tag >> 2;
+    if (kind > KIND_PATCHED)
         return sx_err_set(err, SX_ECORRUPT, "%s: bad sequence tag 0x%02x", what, tag);
     uint64_t heads[2] = {0, 0};
     unsigned nh = nheads(order, n);
@@ -447,22 +634,58 @@ static int iseq_read(const uint8_t **pp, const uint8_t *end, size_t n, void *out
                 }
             }
         } else {
-            if (p >= end)
-                return sx_err_set(err, SX_ECORRUPT, "%s: truncated width", what);
+            uint64_t zb;
+            if (!rd_uvarint(&p, end, &zb) || p >= end)
+                return sx_err_set(err, SX_ECORRUPT, "%s: truncated packing header", what);
+            uint64_t fb = (uint64_t)sx_zigzag_dec(zb);
             unsigned w = *p++;
-            if (w < 1 || w > 64)
+            if (w > 64)
                 return sx_err_set(err, SX_ECORRUPT, "%s: bad width %u", what, w);
-            size_t nbytes = (m * w + 7) / 8;
+            uint64_t ne = 0;
+            if (kind == KIND_PATCHED && (!rd_uvarint(&p, end, &ne) || ne > m))
+                return sx_err_set(err, SX_ECORRUPT, "%s: bad outlier count", what);
+            size_t nf = m;
+            const uint8_t *bitmap = NULL;
+            if (kind == KIND_SPARSE) {
+                size_t nb = (m + 7) / 8;
+                if ((size_t)(end - p) < nb)
+                    return sx_err_set(err, SX_ECORRUPT, "%s: truncated bitmap", what);
+                bitmap = p;
+                p += nb;
+                nf = 0;
+                for (size_t j = 0; j < nb; j++)
+                    nf += (size_t)__builtin_popcount(bitmap[j]);
+                if (m % 8 && bitmap[nb - 1] >> (m % 8))
+                    return sx_err_set(err, SX_ECORRUPT, "%s: bitmap padding set", what);
+            }
+            size_t nbytes = (nf * w + 7) / 8;
             if ((size_t)(end - p) < nbytes)
                 return sx_err_set(err, SX_ECORRUPT, "%s: truncated packed body", what);
-            if (g == 1) {
-                for (size_t i = 0; i < m; i++)
-                    st64(out, base + i, (uint64_t)sx_zigzag_dec(pack_get(p, nbytes, i * w, w)));
+            if (!bitmap) {
+                unpack(p, nbytes, w, fb, g, out, base, m);
             } else {
-                for (size_t i = 0; i < m; i++)
-                    st64(out, base + i, unzz_mul(pack_get(p, nbytes, i * w, w), g));
+                size_t f = 0;
+                for (size_t i = 0; i < m; i++) {
+                    if (bitmap[i >> 3] >> (i & 7) & 1) {
+                        uint64_t x = w ? pack_get(p, nbytes, f * w, w) : 0;
+                        st64(out, base + i, (fb + x) * g);
+                        f++;
+                    } else {
+                        st64(out, base + i, 0);
+                    }
+                }
             }
             p += nbytes;
+            size_t pos = 0;
+            for (uint64_t j = 0; j < ne; j++) {
+                uint64_t gap, zq;
+                if (!rd_uvarint(&p, end, &gap) || !rd_uvarint(&p, end, &zq))
+                    return sx_err_set(err, SX_ECORRUPT, "%s: truncated outlier", what);
+                if ((j > 0 && gap == 0) || gap >= m - pos)
+                    return sx_err_set(err, SX_ECORRUPT, "%s: bad outlier position", what);
+                pos += (size_t)gap;
+                st64(out, base + pos, unzz_mul(zq, g));
+            }
         }
     }
     switch (order) {
@@ -596,6 +819,7 @@ typedef struct scratch {
     int8_t *ks;     /* its scale, -1 if not decimal */
     uint64_t *xs;   /* integers at the block scale, exceptions filled in */
     uint64_t *r;    /* residuals */
+    uint64_t *tmp;  /* more scratch for planning */
     uint8_t *exc;   /* 1 where the value is an exception at the block scale */
 } scratch_t;
 
@@ -689,7 +913,7 @@ static void plan_dec(const double *v, size_t n, const scratch_t *s, vplan_t *vp)
         size_t ne;
         size_t ecost = build_dec(s, n, cand[c], &ne);
         plan_t ip;
-        iseq_plan(s->xs, n, 0xf, s->r, &ip);
+        iseq_plan(s->xs, n, 0xf, s->r, s->tmp, &ip);
         size_t size = 1 + ip.size + ecost;
         if (size < vp->size) {
             vp->mode = VM_DEC;
@@ -722,18 +946,19 @@ int sx_chunk_encode(const int64_t *ts, const double *v, size_t n, sx_buf_t *out)
         return 0;
 
     scratch_t s;
-    char *mem = sx_xmalloc(n * 26);
+    char *mem = sx_xmalloc(n * 34);
     s.ints = (uint64_t *)mem;
     s.xs = (uint64_t *)(mem + n * 8);
     s.r = (uint64_t *)(mem + n * 16);
-    s.ks = (int8_t *)(mem + n * 24);
-    s.exc = (uint8_t *)(mem + n * 25);
+    s.tmp = (uint64_t *)(mem + n * 24);
+    s.ks = (int8_t *)(mem + n * 32);
+    s.exc = (uint8_t *)(mem + n * 33);
 
     /* Timestamps: the int64s reinterpreted as uint64 (same object
      * representation, so the aliasing is allowed). */
     plan_t tp;
     const uint64_t *tsu = (const uint64_t *)ts;
-    iseq_plan(tsu, n, 1u << ORD_DELTA | 1u << ORD_DOD | 1u << ORD_LINEAR, s.r, &tp);
+    iseq_plan(tsu, n, 1u << ORD_DELTA | 1u << ORD_DOD | 1u << ORD_LINEAR, s.r, s.tmp, &tp);
     uint8_t *p = (uint8_t *)sx_buf_reserve(out, tp.size), *start = p;
     p = iseq_write(tsu, n, &tp, s.r, p);
     SX_ASSERT((size_t)(p - start) == tp.size);

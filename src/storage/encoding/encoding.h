@@ -102,17 +102,21 @@ int sx_zstd_decompress(const void *in, size_t n, size_t limit, sx_buf_t *out, sx
  * Not thread-safe: the caller must hold a lock that excludes appends while
  * any iterator over the chunk is in use (an append may move the array). */
 typedef struct sx_xchunk {
-    uint8_t *_data;   /* encoded bits, MSB first; NULL before the first append */
-    int64_t _t;       /* last timestamp, ms */
-    uint64_t _v;      /* last value, IEEE bits */
-    int32_t _dt;      /* last timestamp delta clamped to int32, ms */
-    uint32_t _nbits;  /* bits written to _data */
-    uint16_t _n;      /* samples */
-    uint16_t _cap16;  /* allocated size of _data in 16-byte units */
-    uint8_t _lead;    /* XOR window leading zeros; bit 7: last value is exact at _k */
-    uint8_t _sig;     /* XOR window width in bits; 0 = no window yet */
-    uint8_t _k;       /* decimal scale: values are integers / 10^_k */
-    uint8_t _dlen;    /* width of the last decimal delta field; 0 = none */
+    uint8_t *_data;    /* encoded bits, MSB first; NULL before the first append */
+    int64_t _t;        /* last timestamp, ms */
+    uint64_t _v;       /* last value, IEEE bits */
+    int32_t _dt;       /* last timestamp delta clamped to int32, ms */
+    uint32_t _nbits;   /* bits written to _data */
+    uint16_t _n;       /* samples */
+    uint16_t _cap16;   /* allocated size of _data in 16-byte units */
+    uint32_t _lead : 5; /* XOR window: leading zeros */
+    uint32_t _sig : 7;  /* XOR window: width in bits; 0 = no window yet */
+    uint32_t _pex : 1;  /* the last value is decimal at scale _k */
+    uint32_t _k : 5;    /* decimal scale: values are integers / 10^_k */
+    uint32_t _dlen : 6; /* width of the decimal delta field; 0 = none yet */
+    uint32_t _uns : 1;  /* delta fields are unsigned (counters) */
+    uint32_t _shift : 4; /* delta fields are shifted left by this many bits */
+    uint32_t _npos : 3; /* consecutive positive deltas, saturating */
 } sx_xchunk_t;
 
 /* Initialize an empty chunk; no memory is allocated until the first append. */
@@ -162,7 +166,7 @@ typedef struct sx_xchunk_iter {
     int64_t _t;
     int32_t _dt;
     uint64_t _v;
-    uint8_t _lead, _sig, _k, _dlen;
+    uint8_t _lead, _sig, _k, _dlen, _uns, _shift;
 } sx_xchunk_iter_t;
 
 void sx_xchunk_iter_init(sx_xchunk_iter_t *it, const sx_xchunk_t *c);

@@ -10,12 +10,15 @@
  *   '0' dod 0 | '10' 7 bits zz | '110' 14 bits | '1110' 24 bits | '1111' 64 bits.
  * Values, against the previous value (+0.0 before the first):
  *   '0'     same bits;
- *   '10'    decimal delta at the current scale k: the previous value is
- *           i/10^k and this one (i+d)/10^k; then '0' + zz(d) in the last
- *           field width, or '1' + 6 bits (width-1) + zz(d) without its top bit;
- *   '110'   XOR in the previous window;
- *   '1110'  XOR with a new window: 5 bits leading zeros, 6 bits width-1;
- *   '1111'  absolute decimal: 5 bits new scale k, 6 bits width, zz(i).
+ *   '10'    decimal delta at the current scale k in the current field width
+ *           and mode: the previous value is i/10^k and this one (i+d)/10^k;
+ *   '110'   decimal delta with a new width w: 6 bits w-1, 1 bit mode change
+ *           (if set: 1 bit unsigned, 4 bits shift), then the field without
+ *           its top bit, which is 1. The field f gives d = f << shift when
+ *           unsigned (counters) and d = unzigzag(f) << shift otherwise;
+ *   '1110'  XOR in the previous window;
+ *   '11110' XOR with a new window: 5 bits leading zeros, 6 bits width-1;
+ *   '11111' absolute decimal: 5 bits new scale k, 6 bits width, zz(i).
  * The integer i of a previous value is recomputed as round(value * 10^k) by
  * both sides; the encoder uses '10' only when that reproduces the value. */
 #include "encoding.h"
@@ -31,7 +34,9 @@
 /* On a '10' value at a scale above this many digits more than the value
  * needs, fall back to an absolute value at its own scale. */
 #define XK_SHRINK 4
-#define PEX 0x80 /* _lead flag: the last value is decimal at _k */
+/* Consecutive positive deltas before a chunk switches to unsigned fields:
+ * long enough that random walks rarely do and switch straight back. */
+#define NPOS_UNSIGNED 7
 #define CAP_MAX (65535u * 16u)
 
 typedef struct pieces {
@@ -70,7 +75,7 @@ static inline void put_bits(uint8_t *d, uint32_t pos, uint64_t x, unsigned nb)
 void sx_xchunk_init(sx_xchunk_t *c)
 {
     memset(c, 0, sizeof(*c));
-    c->_lead = PEX; /* +0.0 is decimal at scale 0 */
+    c->_pex = 1; /* +0.0 is decimal at scale 0 */
 }
 
 void sx_xchunk_dispose(sx_xchunk_t *c)
@@ -108,12 +113,9 @@ static int grow(sx_xchunk_t *c, size_t nbits)
         return 0;
     if (need > CAP_MAX)
         return SX_ELIMIT;
-    /* 25% steps: head memory matters more than realloc counts. */
-    size_t ncap = cap + cap / 4;
-    if (ncap < need)
-        ncap = need;
-    if (ncap < 32)
-        ncap = 32;
+    /* Small steps: with 100,000s of chunks, spare capacity is what costs;
+     * a realloc every 32+ bytes (dozens of samples) is cheap. */
+    size_t ncap = need + (cap / 8 > 32 ? cap / 8 : 32);
     ncap = (ncap + 15) & ~(size_t)15;
     if (ncap > CAP_MAX)
         ncap = CAP_MAX;
@@ -135,22 +137,63 @@ static unsigned xor_plan(uint64_t x, unsigned plead, unsigned psig, unsigned *le
         *reuse = true;
         *lead = plead;
         *sig = psig;
-        return 3 + psig;
+        return 4 + psig;
     }
     *reuse = false;
     *lead = l;
     *sig = s;
-    return 4 + 11 + s;
+    return 5 + 11 + s;
 }
 
 static void add_absolute(pieces_t *pc, unsigned k, int64_t i)
 {
     uint64_t z = sx_zigzag_enc(i);
     unsigned b = sx_enc__bitlen(z);
-    add(pc, 0xf, 4);
+    add(pc, 0x1f, 5);
     add(pc, k, 5);
     add(pc, b, 6);
     add(pc, z, b);
+}
+
+/* Shift worth adopting for delta d: sizes in KiB or 4 KiB pages. */
+static unsigned shift_for(int64_t d)
+{
+    unsigned tz = (unsigned)__builtin_ctzll((uint64_t)d);
+    return tz >= 12 ? 12 : tz >= 10 ? 10 : 0;
+}
+
+/* Emit a decimal delta d != 0 as '10' or '110', updating the field width
+ * and mode. The mode changes when d does not fit it, or to adopt a shift
+ * or unsigned fields once the data shows them. */
+static void delta_code(pieces_t *pc, int64_t d, unsigned *dlen, unsigned *uns, unsigned *shift,
+                       unsigned npos)
+{
+    uint64_t mask = (1ull << *shift) - 1;
+    bool fits = ((uint64_t)d & mask) == 0 && (!*uns || d > 0);
+    unsigned nshift = fits && *shift ? *shift : shift_for(d);
+    unsigned nuns = fits && *uns ? 1 : d > 0 && npos >= NPOS_UNSIGNED;
+    bool change = nshift != *shift || nuns != *uns;
+    /* Arithmetic shift of a negative d is exact here: its low bits are 0. */
+    uint64_t q = (uint64_t)d >> nshift | (d < 0 ? ~(~0ull >> nshift) : 0);
+    uint64_t f = nuns ? q : sx_zigzag_enc((int64_t)q);
+    unsigned b = sx_enc__bitlen(f);
+    if (!change && *dlen >= b && *dlen <= b + 7) {
+        add(pc, 2, 2);
+        add(pc, f, *dlen);
+        return;
+    }
+    add(pc, 6, 3);
+    add(pc, b - 1, 6);
+    if (change) {
+        add(pc, 2 | nuns, 2);
+        add(pc, nshift, 4);
+    } else {
+        add(pc, 0, 1);
+    }
+    add(pc, f & ~(1ull << (b - 1)), b - 1);
+    *dlen = b;
+    *uns = nuns;
+    *shift = nshift;
 }
 
 int sx_xchunk_append(sx_xchunk_t *c, int64_t ts, double v)
@@ -191,8 +234,9 @@ int sx_xchunk_append(sx_xchunk_t *c, int64_t ts, double v)
 
     /* Value. */
     uint64_t bits = sx_enc__bits(v);
-    unsigned k = c->_k, lead = c->_lead & 31, sig = c->_sig, dlen = c->_dlen;
-    bool pex = c->_lead & PEX;
+    unsigned k = c->_k, lead = c->_lead, sig = c->_sig, dlen = c->_dlen;
+    unsigned uns = c->_uns, shift = c->_shift, npos = c->_npos;
+    bool pex = c->_pex;
     if (bits == c->_v) {
         add(&pc, 0, 1);
     } else {
@@ -206,34 +250,24 @@ int sx_xchunk_append(sx_xchunk_t *c, int64_t ts, double v)
             k = (unsigned)kd;
         } else if (ex && pex) {
             int64_t pi = sx_enc__round(sx_enc__double(c->_v) * sx_enc__p10[k]);
-            uint64_t z = sx_zigzag_enc(i - pi);
-            unsigned b = sx_enc__bitlen(z);
-            add(&pc, 2, 2);
-            if (dlen >= b && dlen <= b + 5) {
-                add(&pc, 0, 1);
-                add(&pc, z, dlen);
-            } else {
-                add(&pc, 1, 1);
-                add(&pc, b - 1, 6);
-                add(&pc, z & ~(1ull << (b - 1)), b - 1);
-                dlen = b;
-            }
+            delta_code(&pc, i - pi, &dlen, &uns, &shift, npos);
+            npos = i > pi ? (npos < 7 ? npos + 1 : 7) : 0;
         } else {
             int ka = ex ? (int)k : sx_enc__dec_scale(v, XK_MAX, &i);
             unsigned xl, xs;
             bool reuse;
             uint64_t x = bits ^ c->_v;
             unsigned xcost = xor_plan(x, lead, sig, &xl, &xs, &reuse);
-            unsigned acost = ka >= 0 ? 15 + sx_enc__bitlen(sx_zigzag_enc(i)) : ~0u;
+            unsigned acost = ka >= 0 ? 16 + sx_enc__bitlen(sx_zigzag_enc(i)) : ~0u;
             if (acost <= xcost) {
                 add_absolute(&pc, (unsigned)ka, i);
                 k = (unsigned)ka;
                 pex = true;
             } else {
                 if (reuse) {
-                    add(&pc, 6, 3);
+                    add(&pc, 0xe, 4);
                 } else {
-                    add(&pc, 14, 4);
+                    add(&pc, 0x1e, 5);
                     add(&pc, xl, 5);
                     add(&pc, xs - 1, 6);
                 }
@@ -264,10 +298,14 @@ int sx_xchunk_append(sx_xchunk_t *c, int64_t ts, double v)
     c->_t = ts;
     c->_dt = ndt;
     c->_v = bits;
-    c->_k = (uint8_t)k;
-    c->_lead = (uint8_t)(lead | (pex ? PEX : 0));
-    c->_sig = (uint8_t)sig;
-    c->_dlen = (uint8_t)dlen;
+    c->_k = k;
+    c->_lead = lead;
+    c->_sig = sig;
+    c->_pex = pex;
+    c->_dlen = dlen;
+    c->_uns = uns;
+    c->_shift = shift;
+    c->_npos = npos;
     return 0;
 }
 
@@ -308,24 +346,33 @@ bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
     }
 
     if (sx_enc__br_bit(&b)) {
-        if (!sx_enc__br_bit(&b)) {
-            unsigned k = it->_k;
-            uint64_t z;
-            if (!sx_enc__br_bit(&b)) {
-                z = sx_enc__br_read_wide(&b, it->_dlen);
+        unsigned code = 1;
+        while (code < 5 && sx_enc__br_bit(&b))
+            code++;
+        /* code: 1 '10', 2 '110', 3 '1110', 4 '11110', 5 '11111'. */
+        if (code <= 2) {
+            uint64_t f;
+            if (code == 1) {
+                f = sx_enc__br_read_wide(&b, it->_dlen);
             } else {
                 unsigned w = (unsigned)sx_enc__br_read(&b, 6) + 1;
-                z = (1ull << (w - 1)) | sx_enc__br_read_wide(&b, w - 1);
+                if (sx_enc__br_bit(&b)) {
+                    it->_uns = (uint8_t)sx_enc__br_bit(&b);
+                    it->_shift = (uint8_t)sx_enc__br_read(&b, 4);
+                }
+                f = (1ull << (w - 1)) | sx_enc__br_read_wide(&b, w - 1);
                 it->_dlen = (uint8_t)w;
             }
+            uint64_t d = (it->_uns ? f : (uint64_t)sx_zigzag_dec(f)) << it->_shift;
+            unsigned k = it->_k;
             double s = sx_enc__double(it->_v) * sx_enc__p10[k];
             int64_t pi = s >= -SX_ENC__IMAX && s <= SX_ENC__IMAX ? sx_enc__round(s) : 0;
-            int64_t i = (int64_t)((uint64_t)pi + (uint64_t)sx_zigzag_dec(z));
+            int64_t i = (int64_t)((uint64_t)pi + d);
             it->_v = sx_enc__bits((double)i / sx_enc__p10[k]);
-        } else if (!sx_enc__br_bit(&b)) {
+        } else if (code == 3) {
             unsigned sig = it->_sig, lead = it->_lead;
             it->_v ^= sx_enc__br_read_wide(&b, sig) << (64 - lead - sig);
-        } else if (!sx_enc__br_bit(&b)) {
+        } else if (code == 4) {
             unsigned lead = (unsigned)sx_enc__br_read(&b, 5);
             unsigned sig = (unsigned)sx_enc__br_read(&b, 6) + 1;
             if (lead + sig > 64) /* cannot happen for a stream we wrote */

@@ -399,14 +399,43 @@ void sx_tsdb__part_unref(part_t *p)
 /* One decompressed block per thread: consecutive reads of series that sit
  * in the same block (the usual case: selections are sorted by id ranges)
  * decompress it once. */
-static _Thread_local struct {
+typedef struct block_cache {
     uint64_t uid;
     uint32_t block;
     sx_buf_t data;
-} cache;
+} block_cache_t;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *p)
+{
+    block_cache_t *c = p;
+    sx_buf_dispose(&c->data);
+    free(c);
+}
+
+static void cache_init(void)
+{
+    pthread_key_create(&cache_key, cache_free);
+}
+
+/* The calling thread's cache; freed when the thread exits. */
+static block_cache_t *thread_cache(void)
+{
+    pthread_once(&cache_once, cache_init);
+    block_cache_t *c = pthread_getspecific(cache_key);
+    if (!c) {
+        c = sx_xcalloc(1, sizeof(*c));
+        pthread_setspecific(cache_key, c);
+    }
+    return c;
+}
 
 static const char *block_data(part_t *p, uint32_t b, sx_err_t *err)
 {
+    block_cache_t *cc = thread_cache();
+#define cache (*cc)
     if (cache.uid == p->uid && cache.block == b && cache.data.ptr)
         return cache.data.ptr;
     part_block_t *blk = &p->blocks[b];
@@ -427,6 +456,7 @@ static const char *block_data(part_t *p, uint32_t b, sx_err_t *err)
     cache.uid = p->uid;
     cache.block = b;
     return cache.data.ptr;
+#undef cache
 }
 
 int sx_tsdb__part_read(part_t *p, uint32_t id, int64_t mint, int64_t maxt, sample_vec_t *out,

@@ -4,6 +4,8 @@
  * Prometheus anchors its RE2 patterns. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +30,7 @@ int sx_matcher_compile(sx_matcher_t *m, sx_err_t *err)
     PCRE2_SIZE eo;
     /* DOTALL: RE2 in Prometheus matches '.' against newlines too. */
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, (PCRE2_SIZE)len,
-                                     PCRE2_UTF | PCRE2_DOTALL | PCRE2_NO_UTF_CHECK, &ec, &eo, NULL);
+                                     PCRE2_UTF | PCRE2_DOTALL, &ec, &eo, NULL);
     free(pat);
     if (!code) {
         PCRE2_UCHAR msg[256];
@@ -48,6 +50,31 @@ void sx_matcher_dispose(sx_matcher_t *m)
     m->_re = NULL;
 }
 
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_free(void *p)
+{
+    pcre2_match_data_free(p);
+}
+
+static void md_init(void)
+{
+    pthread_key_create(&md_key, md_free);
+}
+
+/* Match data for the calling thread, freed when the thread exits. */
+static pcre2_match_data *thread_match_data(void)
+{
+    pthread_once(&md_once, md_init);
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (!md) {
+        md = pcre2_match_data_create(4, NULL);
+        pthread_setspecific(md_key, md);
+    }
+    return md;
+}
+
 bool sx_matcher_matches(const sx_matcher_t *m, sx_str_t value)
 {
     switch (m->op) {
@@ -56,9 +83,7 @@ bool sx_matcher_matches(const sx_matcher_t *m, sx_str_t value)
     case SX_MATCH_NEQ:
         return !sx_str_eq(m->value, value);
     default: {
-        static _Thread_local pcre2_match_data *md;
-        if (!md)
-            md = pcre2_match_data_create(4, NULL);
+        pcre2_match_data *md = thread_match_data();
         int rc = pcre2_match(m->_re, (PCRE2_SPTR)(value.ptr ? value.ptr : ""), value.len, 0, 0, md, NULL);
         bool hit = rc >= 0;
         return m->op == SX_MATCH_RE ? hit : !hit;

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the metric store: append and read back, flush into parts,
+ * reopen (replay), out-of-order and duplicate handling, retention, matcher
+ * selection, label APIs and concurrent appends. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/time.h"
+#include "storage/storage.h"
+#include "storage/tsdb/tsdb_int.h"
+
+static char tmpdir[256];
+
+static void mk_tmp(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/sx-test-tsdb-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static sx_tsdb_t *open_db(int64_t retention, int64_t window)
+{
+    sx_tsdb_opts_t o = {retention, window, 0};
+    sx_err_t err;
+    sx_tsdb_t *db = sx_tsdb__open(tmpdir, &o, &err);
+    if (!db)
+        fail_msg("open: %s", err.msg);
+    return db;
+}
+
+/* Build a batch with one series {__name__=name, job=job} and n samples. */
+static void one_series(sx_metric_batch_t *b, sx_arena_t *a, const char *name, const char *job,
+                       const int64_t *ts, const double *v, size_t n)
+{
+    sx_series_in_t *s = sx_metric_batch_add(b);
+    s->labels = sx_arena_alloc(a, 2 * sizeof(sx_label_t));
+    s->labels[0] = (sx_label_t){SX_STR_LIT("__name__"), sx_str(sx_arena_strndup(a, name, strlen(name)))};
+    s->labels[1] = (sx_label_t){SX_STR_LIT("job"), sx_str(sx_arena_strndup(a, job, strlen(job)))};
+    s->nlabels = 2;
+    s->samples = sx_arena_alloc(a, (n ? n : 1) * sizeof(sx_sample_t));
+    for (size_t i = 0; i < n; i++)
+        s->samples[i] = (sx_sample_t){ts[i], v[i]};
+    s->nsamples = (uint32_t)n;
+    b->nsamples += n;
+}
+
+static void append_ok(sx_tsdb_t *db, const char *name, const char *job, const int64_t *ts,
+                      const double *v, size_t n, sx_append_result_t *res)
+{
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_metric_batch_t b;
+    sx_metric_batch_init(&b, &a);
+    one_series(&b, &a, name, job, ts, v, n);
+    sx_err_t err;
+    sx_append_result_t r;
+    int rc = sx_tsdb_append(db, &b, res ? res : &r, &err);
+    if (rc)
+        fail_msg("append: %s", err.msg);
+    sx_arena_dispose(&a);
+}
+
+/* Read every sample of the series selected by `sel`, expecting one. */
+static size_t read_one(sx_tsdb_t *db, const char *sel, int64_t mint, int64_t maxt, int64_t *ts,
+                       double *v, size_t cap)
+{
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_matcher_t *m;
+    size_t nm;
+    sx_err_t err;
+    assert_int_equal(sx_selector_parse(sx_str(sel), &a, &m, &nm, &err), 0);
+    sx_series_set_t set;
+    assert_int_equal(sx_tsdb_select(db, m, nm, mint, maxt, &a, &set), 0);
+    sx_selector_dispose(m, nm);
+    size_t n = 0;
+    if (set.n) {
+        assert_int_equal(set.n, 1);
+        sx_series_data_t d;
+        assert_int_equal(sx_tsdb_series_read(db, set.ids[0], mint, maxt, &a, &d), 0);
+        assert_true(d.n <= cap);
+        memcpy(ts, d.ts, d.n * sizeof(int64_t));
+        memcpy(v, d.v, d.n * sizeof(double));
+        n = d.n;
+    }
+    sx_arena_dispose(&a);
+    return n;
+}
+
+static size_t count_selected(sx_tsdb_t *db, const char *sel)
+{
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_matcher_t *m;
+    size_t nm;
+    sx_err_t err;
+    if (sx_selector_parse(sx_str(sel), &a, &m, &nm, &err))
+        fail_msg("selector %s: %s", sel, err.msg);
+    sx_series_set_t set;
+    sx_tsdb_select(db, m, nm, INT64_MIN, INT64_MAX, &a, &set);
+    sx_selector_dispose(m, nm);
+    size_t n = set.n;
+    sx_arena_dispose(&a);
+    return n;
+}
+
+static void test_tsdb_appends_and_reads_back(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t ts[] = {1000, 2000, 3000};
+    double v[] = {1.5, 2.5, 3.5};
+    append_ok(db, "up", "a", ts, v, 3, NULL);
+    int64_t ots[8];
+    double ov[8];
+    assert_int_equal(read_one(db, "up{job=\"a\"}", INT64_MIN, INT64_MAX, ots, ov, 8), 3);
+    assert_int_equal(ots[2], 3000);
+    assert_true(ov[1] == 2.5);
+    assert_int_equal(read_one(db, "up", 1500, 2500, ots, ov, 8), 1);
+    assert_int_equal(ots[0], 2000);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_survives_reopen_from_wal_and_parts(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t1[] = {10, 20};
+    double v1[] = {1, 2};
+    append_ok(db, "m", "a", t1, v1, 2, NULL);
+    assert_int_equal(sx_tsdb_flush(db), 0);
+    int64_t t2[] = {30};
+    double v2[] = {3};
+    append_ok(db, "m", "a", t2, v2, 1, NULL);
+    sx_tsdb__close(db); /* no flush: 30 lives only in the WAL */
+    db = open_db(0, 3600000);
+    int64_t ots[8];
+    double ov[8];
+    assert_int_equal(read_one(db, "m", INT64_MIN, INT64_MAX, ots, ov, 8), 3);
+    assert_int_equal(ots[0], 10);
+    assert_int_equal(ots[2], 30);
+    assert_true(ov[2] == 3);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_drops_duplicates_and_keeps_ooo_within_window(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 60000);
+    int64_t t1[] = {100000, 200000};
+    double v1[] = {1, 2};
+    sx_append_result_t r;
+    append_ok(db, "m", "a", t1, v1, 2, &r);
+    assert_int_equal(r.appended, 2);
+    int64_t t2[] = {200000, 150000, 10000};
+    double v2[] = {2, 1.5, 9};
+    append_ok(db, "m", "a", t2, v2, 3, &r);
+    assert_int_equal(r.dropped_dup, 1);  /* 200000 again */
+    assert_int_equal(r.appended, 1);     /* 150000 is within the 60 s window */
+    assert_int_equal(r.dropped_ooo, 1);  /* 10000 is not */
+    int64_t ots[8];
+    double ov[8];
+    assert_int_equal(read_one(db, "m", INT64_MIN, INT64_MAX, ots, ov, 8), 3);
+    assert_int_equal(ots[0], 100000);
+    assert_int_equal(ots[1], 150000);
+    assert_int_equal(ots[2], 200000);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_newest_write_wins_on_equal_timestamp(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t[] = {1000};
+    double a[] = {1}, b[] = {7};
+    append_ok(db, "m", "a", t, a, 1, NULL);
+    assert_int_equal(sx_tsdb_flush(db), 0);
+    append_ok(db, "m", "a", t, b, 1, NULL);
+    int64_t ots[4];
+    double ov[4];
+    assert_int_equal(read_one(db, "m", INT64_MIN, INT64_MAX, ots, ov, 4), 1);
+    assert_true(ov[0] == 7);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_keeps_stale_marker_bits_through_flush(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t[] = {1000, 2000};
+    double v[] = {1, sx_stale_nan()};
+    append_ok(db, "m", "a", t, v, 2, NULL);
+    assert_int_equal(sx_tsdb_flush(db), 0);
+    int64_t ots[4];
+    double ov[4];
+    assert_int_equal(read_one(db, "m", INT64_MIN, INT64_MAX, ots, ov, 4), 2);
+    assert_true(sx_is_stale_nan(ov[1]));
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_retention_drops_old_samples_and_parts(void **state)
+{
+    mk_tmp();
+    int64_t now = sx_now_ms();
+    sx_tsdb_t *db = open_db(3600000, 100LL * 86400000);
+    int64_t t[] = {now - 7200000, now - 1000};
+    double v[] = {1, 2};
+    sx_append_result_t r;
+    append_ok(db, "m", "a", t, v, 2, &r);
+    assert_int_equal(r.dropped_retention, 1);
+    assert_int_equal(r.appended, 1);
+    sx_tsdb__close(db);
+    /* With retention off, near-1970 samples are kept. */
+    db = open_db(0, 3600000);
+    int64_t t2[] = {5000};
+    double v2[] = {3};
+    append_ok(db, "old", "a", t2, v2, 1, &r);
+    assert_int_equal(r.appended, 1);
+    assert_int_equal(sx_tsdb_flush(db), 0);
+    int64_t ots[4];
+    double ov[4];
+    assert_int_equal(read_one(db, "old", INT64_MIN, INT64_MAX, ots, ov, 4), 1);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_selects_with_all_matcher_kinds(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t[] = {1000};
+    double v[] = {1};
+    append_ok(db, "http_requests", "api", t, v, 1, NULL);
+    append_ok(db, "http_requests", "web", t, v, 1, NULL);
+    append_ok(db, "http_errors", "api", t, v, 1, NULL);
+    assert_int_equal(count_selected(db, "http_requests"), 2);
+    assert_int_equal(count_selected(db, "{__name__=~\"http_.*\"}"), 3);
+    assert_int_equal(count_selected(db, "{__name__=~\"http\"}"), 0); /* anchored */
+    assert_int_equal(count_selected(db, "http_requests{job!=\"api\"}"), 1);
+    assert_int_equal(count_selected(db, "{__name__=~\"http_.+\",job!~\"a.*\"}"), 1);
+    assert_int_equal(count_selected(db, "{job=\"api\"}"), 2);
+    assert_int_equal(count_selected(db, "{job=\"api\",missing=\"\"}"), 2);
+    assert_int_equal(count_selected(db, "{job=\"api\",missing!=\"\"}"), 0);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_label_names_and_values(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t[] = {1000};
+    double v[] = {1};
+    append_ok(db, "b_metric", "x", t, v, 1, NULL);
+    append_ok(db, "a_metric", "y", t, v, 1, NULL);
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_str_t *out;
+    size_t n;
+    assert_int_equal(sx_tsdb_label_names(db, NULL, 0, INT64_MIN, INT64_MAX, &a, &out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(sx_str_eq_cstr(out[0], "__name__"));
+    assert_true(sx_str_eq_cstr(out[1], "job"));
+    assert_int_equal(sx_tsdb_label_values(db, SX_STR_LIT("__name__"), NULL, 0, INT64_MIN, INT64_MAX,
+                                          &a, &out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(sx_str_eq_cstr(out[0], "a_metric"));
+    /* Time range excludes everything. */
+    assert_int_equal(sx_tsdb_label_values(db, SX_STR_LIT("job"), NULL, 0, 5000, 6000, &a, &out, &n), 0);
+    assert_int_equal(n, 0);
+    sx_arena_dispose(&a);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_selector_rejects_bad_input(void **state)
+{
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_matcher_t *m;
+    size_t n;
+    sx_err_t err;
+    const char *bad[] = {"", "{}", "{job=~\".*\"}", "up{job=\"a\"", "up{job=a}", "up{1x=\"a\"}",
+                         "{job=~\"(\"}", "up{job==\"a\"}", "up}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = sx_selector_parse(sx_str(bad[i]), &a, &m, &n, &err);
+        if (rc == 0)
+            fail_msg("selector %s accepted", bad[i]);
+        assert_true(strlen(err.msg) > 0);
+    }
+    assert_int_equal(sx_selector_parse(sx_str("up{job=\"a\\\"b\",x=~'y.*'}"), &a, &m, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_true(sx_str_eq_cstr(m[1].value, "a\"b"));
+    sx_selector_dispose(m, n);
+    sx_arena_dispose(&a);
+}
+
+typedef struct worker_arg {
+    sx_tsdb_t *db;
+    int idx;
+} worker_arg_t;
+
+static void *worker(void *p)
+{
+    worker_arg_t *w = p;
+    char job[16];
+    snprintf(job, sizeof(job), "w%d", w->idx);
+    for (int i = 0; i < 200; i++) {
+        int64_t t[] = {(int64_t)i * 1000};
+        double v[] = {(double)i};
+        append_ok(w->db, "c", job, t, v, 1, NULL);
+        if (w->idx == 0 && i % 50 == 25)
+            sx_tsdb_flush(w->db);
+    }
+    return NULL;
+}
+
+static void test_tsdb_concurrent_appends_and_flushes_lose_nothing(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    pthread_t th[4];
+    worker_arg_t args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (worker_arg_t){db, i};
+        pthread_create(&th[i], NULL, worker, &args[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    sx_tsdb__close(db);
+    db = open_db(0, 3600000);
+    for (int i = 0; i < 4; i++) {
+        char sel[64];
+        snprintf(sel, sizeof(sel), "c{job=\"w%d\"}", i);
+        int64_t ots[256];
+        double ov[256];
+        assert_int_equal(read_one(db, sel, INT64_MIN, INT64_MAX, ots, ov, 256), 200);
+        for (int k = 0; k < 200; k++)
+            assert_true(ov[k] == k);
+    }
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+static void test_tsdb_compaction_merges_parts(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 100LL * 86400000);
+    for (int i = 0; i < 5; i++) {
+        int64_t t[] = {(int64_t)(5 - i) * 1000}; /* out of order across parts */
+        double v[] = {(double)i};
+        append_ok(db, "m", "a", t, v, 1, NULL);
+        assert_int_equal(sx_tsdb_flush(db), 0);
+    }
+    assert_int_equal(db->nparts, 5);
+    sx_tsdb__maintain(db, sx_now_ms(), 0, 0);
+    assert_int_equal(db->nparts, 1);
+    int64_t ots[8];
+    double ov[8];
+    assert_int_equal(read_one(db, "m", INT64_MIN, INT64_MAX, ots, ov, 8), 5);
+    for (int k = 1; k < 5; k++)
+        assert_true(ots[k - 1] < ots[k]);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tsdb_appends_and_reads_back),
+        cmocka_unit_test(test_tsdb_survives_reopen_from_wal_and_parts),
+        cmocka_unit_test(test_tsdb_drops_duplicates_and_keeps_ooo_within_window),
+        cmocka_unit_test(test_tsdb_newest_write_wins_on_equal_timestamp),
+        cmocka_unit_test(test_tsdb_keeps_stale_marker_bits_through_flush),
+        cmocka_unit_test(test_tsdb_retention_drops_old_samples_and_parts),
+        cmocka_unit_test(test_tsdb_selects_with_all_matcher_kinds),
+        cmocka_unit_test(test_tsdb_label_names_and_values),
+        cmocka_unit_test(test_selector_rejects_bad_input),
+        cmocka_unit_test(test_tsdb_concurrent_appends_and_flushes_lose_nothing),
+        cmocka_unit_test(test_tsdb_compaction_merges_parts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
