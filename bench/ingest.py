@@ -58,9 +58,14 @@ def log(msg):
 
 # ---- Process handling ----
 
+NICE = 0
+
+
 def _die_with_parent():
     """Runs in the child before exec: die if this script dies (even by
-    SIGKILL), so no server outlives a benchmark."""
+    SIGKILL), so no server outlives a benchmark; apply --nice."""
+    if NICE:
+        os.setpriority(os.PRIO_PROCESS, 0, NICE)
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -198,8 +203,10 @@ class Victoria:
         self.force_merge = force_merge
 
     def command(self, port, data):
+        # -search.maxSeries only lifts the /api/v1/series answer limit (30000)
+        # for the stored-data check; it does not touch ingestion.
         return [VM_BIN, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={data}",
-                "-retentionPeriod=100y"]
+                "-retentionPeriod=100y", "-search.maxSeries=100000000"]
 
     def flush(self, base):
         st, body = http("GET", base + "/internal/force_flush", timeout=600)
@@ -235,30 +242,46 @@ def check_stored(base, meta, args):
     start_s = meta["start_ms"] // 1000 - 60
     end_s = (meta["start_ms"] + meta["points"] * meta["interval_ms"]) // 1000 + 60
     out = {"node_series": None, "one_series_samples": None, "expected_node_series": meta["node"],
-           "expected_samples": meta["points"]}
+           "expected_samples": meta["points"], "why": []}
     for prefix in ("", "/prometheus"):
         q = urllib.parse.urlencode({"match[]": '{__name__=~"node_.+"}', "start": start_s,
                                     "end": end_s})
         st, body = http("GET", f"{base}{prefix}/api/v1/series?{q}", timeout=600)
-        if st == 200:
-            try:
-                out["node_series"] = len(json.loads(body)["data"])
-                break
-            except (ValueError, KeyError, TypeError):
-                pass
+        try:
+            out["node_series"] = len(json.loads(body)["data"]) if st == 200 else None
+        except (ValueError, KeyError, TypeError):
+            pass
+        if out["node_series"] is not None:
+            break
+        out["why"].append(f"{prefix}/api/v1/series: {st} {body[:120]!r}")
     rng_s = (meta["points"] * meta["interval_ms"]) // 1000 + 1
     t = (meta["start_ms"] + meta["points"] * meta["interval_ms"]) / 1000.0
     query = f'count_over_time(node_load1{{instance="host-0000:9100"}}[{rng_s}s])'
     for prefix in ("", "/prometheus"):
         q = urllib.parse.urlencode({"query": query, "time": f"{t:.3f}"})
         st, body = http("GET", f"{base}{prefix}/api/v1/query?{q}", timeout=120)
-        if st == 200:
-            try:
+        try:
+            if st == 200:
                 res = json.loads(body)["data"]["result"]
                 out["one_series_samples"] = int(float(res[0]["value"][1])) if res else 0
-                break
-            except (ValueError, KeyError, TypeError, IndexError):
-                pass
+        except (ValueError, KeyError, TypeError, IndexError):
+            pass
+        if out["one_series_samples"] is not None:
+            break
+        out["why"].append(f"{prefix}/api/v1/query: {st} {body[:120]!r}")
+    if out["one_series_samples"] is None:
+        # VictoriaMetrics-style export: JSON lines with "values".
+        q = urllib.parse.urlencode({"match[]": 'node_load1{instance="host-0000:9100"}',
+                                    "start": start_s, "end": end_s})
+        st, body = http("GET", f"{base}/api/v1/export?{q}", timeout=120)
+        try:
+            if st == 200:
+                out["one_series_samples"] = sum(
+                    len(json.loads(line)["values"]) for line in body.splitlines() if line.strip())
+        except (ValueError, KeyError, TypeError):
+            pass
+        if out["one_series_samples"] is None:
+            out["why"].append(f"/api/v1/export: {st} {body[:120]!r}")
     return out
 
 
@@ -373,6 +396,8 @@ def describe(server, res):
         s += (f"\n      stored: node_* series {fmt(st['node_series'], st['expected_node_series'])}"
               f", samples of node_load1{{instance=\"host-0000:9100\"}} "
               f"{fmt(st['one_series_samples'], st['expected_samples'])}")
+    if st and (st["node_series"] is None or st["one_series_samples"] is None) and st["why"]:
+        s += "\n      (" + "; ".join(st["why"]) + ")"
     if res.get("flush_error"):
         s += f"\n      flush: {res['flush_error']}"
     if res.get("error"):
@@ -511,11 +536,16 @@ def main():
                     help="extra argument for sx-loadgen (repeatable)")
     ap.add_argument("--run-timeout", type=int, default=3600, help="seconds per load (3600)")
     ap.add_argument("--progress", type=int, default=10, help="sx-loadgen progress period")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run servers and sx-loadgen at this nice level (e.g. -5 on a "
+                         "shared machine; negative needs root)")
     ap.add_argument("--keep", action="store_true", help="keep data directories and logs")
     ap.add_argument("--json", help="also write all figures to this file")
     ap.add_argument("--verbose", action="store_true", help="echo sx-loadgen's report")
     args = ap.parse_args()
     args.interval_ms = parse_interval_ms(args.interval)
+    global NICE
+    NICE = args.nice
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     if not names or any(n not in ("sextant", "vm") for n in names):
         ap.error("--servers takes sextant and/or vm")

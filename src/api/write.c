@@ -129,6 +129,7 @@ static void on_remote_write(sx_req_t *req, void *arg)
     }
     sx_metric_batch_t b;
     sx_metric_batch_init(&b, &req->arena);
+    b.labels_unchecked = true; /* storage validates the series it does not know */
     rc = sx_remote_write_decode(plain.ptr ? plain.ptr : "", plain.len, &b, &err);
     if (rc == 0)
         store(ctx, req, &b, SHAPE_PROM);

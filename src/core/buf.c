@@ -68,6 +68,16 @@ void sx_buf_printf(sx_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t left)
+{
+    unsigned c = p[0];
+    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || n > left)
+        return 0;
+    return sx_utf8_valid((const char *)p, n) ? n : 0;
+}
+
 void sx_buf_json_str(sx_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -75,6 +85,20 @@ void sx_buf_json_str(sx_buf_t *b, const char *s, size_t n)
     *p++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            /* Valid UTF-8 passes through; an invalid byte becomes U+FFFD so
+             * the answer stays valid JSON. */
+            size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+            if (k) {
+                memcpy(p, s + i, k);
+                p += k;
+                i += k - 1;
+            } else {
+                memcpy(p, "\\ufffd", 6);
+                p += 6;
+            }
+            continue;
+        }
         switch (c) {
         case '"': *p++ = '\\'; *p++ = '"'; break;
         case '\\': *p++ = '\\'; *p++ = '\\'; break;

@@ -68,7 +68,7 @@ static const option_t options[] = {
     {"max-body-size", NULL, OPT_SIZE, "SIZE", "64MiB", OFF(max_body_bytes), 0, NULL,
      "largest request body accepted, also after decompression (HTTP 413 above)"},
     {"workers", NULL, OPT_INT, "N", "0", OFF(workers), 0, NULL,
-     "HTTP worker threads; 0 = one per CPU core"},
+     "HTTP worker threads; 0 = four per CPU core (writers wait for fsync)"},
     {"tls-cert", NULL, OPT_STRING, "FILE", NULL, OFF(tls_cert), 0, NULL,
      "PEM certificate chain; TLS is on when tls-cert and tls-key are both set"},
     {"tls-key", NULL, OPT_STRING, "FILE", NULL, OFF(tls_key), 0, NULL,

@@ -78,7 +78,8 @@ static size_t sink_room(sink_t *k, size_t hint)
 
 static int too_large(const sink_t *k, sx_err_t *err)
 {
-    return sx_err_set(err, SX_ETOOLARGE, "decompressed body exceeds the limit of %zu bytes", k->limit);
+    return sx_err_set(err, SX_ETOOLARGE, "decompressed body exceeds the limit of %zu bytes",
+                      k->limit);
 }
 
 static int corrupt(sx_err_t *err, const char *codec, const char *why)
@@ -103,8 +104,8 @@ static inline bool looks_zlib(const unsigned char *p, size_t len)
 /* Inflate in with zlib's window_bits (31 gzip, 15 zlib, -15 raw) into k.
  * With members, further gzip members after the first are decoded too (RFC
  * 1952 allows concatenation); any other trailing byte is an error. */
-static int inflate_body(const char *codec, int window_bits, bool members, const char *in, size_t len,
-                        sink_t *k, sx_err_t *err)
+static int inflate_body(const char *codec, int window_bits, bool members, const char *in,
+                        size_t len, sink_t *k, sx_err_t *err)
 {
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
@@ -280,8 +281,8 @@ static int snappy_block(const char *codec, const char *in, size_t len, sink_t *k
         return corrupt(err, codec, "invalid length header");
     if (n > k->limit - produced(k))
         return sx_err_set(err, SX_ETOOLARGE,
-                          "%s body would decompress to %zu bytes, over the limit of %zu bytes", codec,
-                          n, k->limit);
+                          "%s body would decompress to %zu bytes, over the limit of %zu bytes",
+                          codec, n, k->limit);
     if (!snappy_claim_possible(n, len))
         return corrupt(err, codec, "claimed length is impossible for the input size");
     char dummy;
@@ -339,7 +340,8 @@ static const char snappy_stream_id[10] = {'\xff', 6, 0, 0, 's', 'N', 'a', 'P', '
 
 static inline bool looks_snappy_framed(const char *in, size_t len)
 {
-    return len >= sizeof(snappy_stream_id) && memcmp(in, snappy_stream_id, sizeof(snappy_stream_id)) == 0;
+    return len >= sizeof(snappy_stream_id) &&
+           memcmp(in, snappy_stream_id, sizeof(snappy_stream_id)) == 0;
 }
 
 enum {

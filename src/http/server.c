@@ -646,7 +646,9 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 
 int sx_http_start(sx_http_t *h, sx_err_t *err)
 {
-    int workers = h->cfg->workers > 0 ? h->cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* Handlers block while their write-ahead log group is fsynced, so the
+     * default pool is four threads per core: more requests share one fsync. */
+    int workers = h->cfg->workers > 0 ? h->cfg->workers : 4 * (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
         workers = 1;
     for (size_t i = 0; i < h->cfg->nlisten && i < MAX_DAEMONS; i++) {

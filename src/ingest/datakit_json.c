@@ -83,7 +83,8 @@ static int to_point(dk_ctx_t *c, json_t *obj, sx_lp_point_t *pt, sx_err_t *err)
         if (!reserve(c->arena, (void **)&c->tags, &c->tagcap, json_object_size(tags),
                      sizeof(sx_lp_tag_t)))
             return sx_err_set(err, SX_ENOMEM, "request needs more memory than allowed");
-        json_object_keylen_foreach(tags, key, klen, v) {
+        json_object_keylen_foreach(tags, key, klen, v)
+        {
             if (!json_is_string(v))
                 return sx_err_set(err, SX_EPARSE, "tag \"%.*s\" is %s, want a string",
                                   (int)(klen > 64 ? 64 : klen), key, json_kind(v));
@@ -102,7 +103,8 @@ static int to_point(dk_ctx_t *c, json_t *obj, sx_lp_point_t *pt, sx_err_t *err)
     if (!reserve(c->arena, (void **)&c->fields, &c->fieldcap, json_object_size(fields),
                  sizeof(sx_lp_field_t)))
         return sx_err_set(err, SX_ENOMEM, "request needs more memory than allowed");
-    json_object_keylen_foreach(fields, key, klen, v) {
+    json_object_keylen_foreach(fields, key, klen, v)
+    {
         sx_lp_field_t f = {.key = {key, klen}};
         switch (json_typeof(v)) {
         case JSON_INTEGER:

@@ -35,6 +35,7 @@ enum {
 #define C_TEXT (C_MEAS | C_KEY | C_TVAL | C_FVAL | C_COMMENT)
 #define C_CTRL (C_TVAL | C_FVAL)
 
+/* clang-format off */
 static const uint8_t cls[256] = {
     [0x00 ... 0x09] = C_CTRL,
     [0x0a] = 0, /* \n */
@@ -54,6 +55,7 @@ static const uint8_t cls[256] = {
     [0x7f] = C_CTRL,
     [0x80 ... 0xff] = C_TEXT,
 };
+/* clang-format on */
 
 static inline bool is_digit(char c)
 {
@@ -230,8 +232,8 @@ static int parse_uint(const char *s, size_t n, uint64_t *out)
 }
 
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* A float as the grammar allows: [-] digits [. [digits]] [exp] | [-] . digits
  * [exp], exp = (e|E) [+|-] digits. No inf, nan, hex or underscores. Values
@@ -368,6 +370,8 @@ static bool grow(sx_arena_t *a, void **arr, uint32_t *cap, uint32_t need, size_t
 {
     if (need <= *cap)
         return true;
+    if (need > UINT32_MAX / 2)
+        return false;
     uint32_t ncap = *cap ? *cap : 16;
     while (ncap < need)
         ncap *= 2;
@@ -387,7 +391,7 @@ static int oom(sx_err_t *err)
 /* Turn the scanned bytes [tok, s) into a slice: the body itself when no
  * escape was seen, else an unescaped arena copy. Fails on invalid UTF-8. */
 static inline int token(sx_lp_parser_t *p, const char *tok, const char *s, bool esc, unsigned hi,
-                 uint8_t escbit, const char *what, sx_str_t *out, sx_err_t *err)
+                        uint8_t escbit, const char *what, sx_str_t *out, sx_err_t *err)
 {
     size_t n = (size_t)(s - tok);
     if ((hi & 0x80) && !sx_utf8_valid(tok, n)) {
@@ -634,9 +638,8 @@ int sx_lp_parser_next(sx_lp_parser_t *p, sx_lp_point_t *pt, sx_err_t *err)
             return perr(p, s, err, "invalid value for field key \"%s\": unexpected %s",
                         quote(q, f.key.ptr, f.key.len), describe(d, s, end));
         }
-        if (nfields == p->_fieldcap &&
-            !grow(p->_arena, (void **)&p->_fields, &p->_fieldcap, nfields + 1,
-                  sizeof(sx_lp_field_t)))
+        if (nfields == p->_fieldcap && !grow(p->_arena, (void **)&p->_fields, &p->_fieldcap,
+                                             nfields + 1, sizeof(sx_lp_field_t)))
             return oom(err);
         p->_fields[nfields++] = f;
         if (s < end && *s == ',') {
@@ -717,7 +720,7 @@ static int cmp_key_ref(const void *a, const void *b)
 static uint32_t dedupe_keys(void *arr, uint32_t n, size_t elem, sx_arena_t *a)
 {
     char *base = arr;
-#define KEY_AT(i) (*(const sx_str_t *)(base + (size_t)(i) * elem))
+#define KEY_AT(i) (*(const sx_str_t *)(base + (size_t)(i)*elem))
     if (n < 2)
         return n;
     uint32_t out = 0;
@@ -782,7 +785,8 @@ void sx_lp_point_datakit_fix(sx_lp_point_t *pt, sx_arena_t *arena)
         for (uint32_t i = 0; i < pt->nfields; i++) {
             bool clash = false;
             if (keys)
-                clash = bsearch(&pt->fields[i].key, keys, pt->ntags, sizeof(sx_str_t), cmp_str) != NULL;
+                clash =
+                    bsearch(&pt->fields[i].key, keys, pt->ntags, sizeof(sx_str_t), cmp_str) != NULL;
             else
                 for (uint32_t j = 0; j < pt->ntags && !clash; j++)
                     clash = sx_str_eq(pt->fields[i].key, pt->tags[j].key);
@@ -1000,9 +1004,15 @@ int sx_lp_precision_parse(sx_str_t s, int64_t *mult, sx_err_t *err)
         const char *name;
         int64_t ns;
     } units[] = {
-        {"", 1},          {"n", 1},           {"ns", 1},
-        {"u", 1000},      {"us", 1000},       {"\xc2\xb5s", 1000}, /* µs */
-        {"ms", 1000000},  {"s", 1000000000},  {"m", 60000000000LL},
+        {"", 1},
+        {"n", 1},
+        {"ns", 1},
+        {"u", 1000},
+        {"us", 1000},
+        {"\xc2\xb5s", 1000}, /* µs */
+        {"ms", 1000000},
+        {"s", 1000000000},
+        {"m", 60000000000LL},
         {"h", 3600000000000LL},
     };
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {

@@ -46,13 +46,13 @@ typedef struct sx_lp_field {
 
 typedef struct sx_lp_point {
     sx_str_t measurement;
-    sx_lp_tag_t *tags;     /* in input order; owned by the parser, see below */
+    sx_lp_tag_t *tags; /* in input order (NULL if none); owned by the parser, see below */
     uint32_t ntags;
     sx_lp_field_t *fields; /* in input order, at least one */
     uint32_t nfields;
     bool has_ts;
-    int64_t ts;            /* as written, in the body's precision units */
-    uint32_t line;         /* 1-based line where the point starts */
+    int64_t ts;    /* as written, in the body's precision units */
+    uint32_t line; /* 1-based line where the point starts */
 } sx_lp_point_t;
 
 /* ---- Parser ---- */
@@ -62,15 +62,15 @@ typedef struct sx_lp_point {
 
 typedef struct sx_lp_parser {
     const char *_p, *_end;
-    const char *_bol;          /* start of the current line, for columns */
-    uint32_t _line;            /* 1-based line of _p */
+    const char *_bol; /* start of the current line, for columns */
+    uint32_t _line;   /* 1-based line of _p */
     unsigned _flags;
     sx_arena_t *_arena;
-    sx_lp_tag_t *_tags;        /* scratch reused for every point */
+    sx_lp_tag_t *_tags; /* scratch reused for every point */
     uint32_t _tagcap;
     sx_lp_field_t *_fields;
     uint32_t _fieldcap;
-    sx_str_t *_keys;           /* scratch for the duplicate tag check */
+    sx_str_t *_keys; /* scratch for the duplicate tag check */
     uint32_t _keycap;
 } sx_lp_parser_t;
 
@@ -118,11 +118,11 @@ void sx_lp_point_datakit_fix(sx_lp_point_t *pt, sx_arena_t *arena);
 typedef struct sx_lp_mapper {
     const sx_lp_opts_t *opts;
     sx_metric_batch_t *out;
-    sx_str_t _meas;       /* measurement of the cached names */
-    sx_str_t *_fkeys;     /* field keys of the cached names */
-    sx_str_t *_names;     /* sanitized "<measurement>_<field>" per cached key */
+    sx_str_t _meas;   /* measurement of the cached names */
+    sx_str_t *_fkeys; /* field keys of the cached names */
+    sx_str_t *_names; /* sanitized "<measurement>_<field>" per cached key */
     uint32_t _nnames, _namecap;
-    sx_label_t *_labels;  /* scratch label template */
+    sx_label_t *_labels; /* scratch label template */
     uint32_t _labelcap;
 } sx_lp_mapper_t;
 
@@ -136,9 +136,11 @@ void sx_lp_mapper_init(sx_lp_mapper_t *m, const sx_lp_opts_t *opts, sx_metric_ba
  * milliseconds. With opts->datakit the point is first repaired with
  * sx_lp_point_datakit_fix (so pt may be reordered) and tags that collide
  * after sanitizing keep the first; without it such a collision is an error.
- * Label names and values stay pointing into pt's strings, which must live
- * as long as the batch. On error nothing is appended and err says what is
- * wrong without naming the line (the caller adds that). */
+ * A tag named __name__, and a timestamp that overflows int64 nanoseconds,
+ * are always errors. Label names and values stay pointing into pt's
+ * strings, which must live as long as the batch. On error nothing is
+ * appended and err says what is wrong without naming the line (the caller
+ * adds that). */
 int sx_lp_mapper_add(sx_lp_mapper_t *m, sx_lp_point_t *pt, sx_err_t *err);
 
 #endif

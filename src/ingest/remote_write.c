@@ -107,7 +107,7 @@ static inline const char *read_uvarint(const char **pp, const char *end, uint64_
  * them. Returns NULL and advances *pp past the field, or a static
  * description of what is wrong (*pp is then unchanged). Length-delimited
  * contents are checked to lie inside [*pp, end) without overflow. */
-static inline const char *pb_next(const char **pp, const char *end, pb_field_t *f)
+static const char *pb_next(const char **pp, const char *end, pb_field_t *f)
 {
     const char *p = *pp, *why;
     uint64_t tag, n;
@@ -152,6 +152,36 @@ static inline const char *pb_next(const char **pp, const char *end, pb_field_t *
     }
     *pp = p;
     return NULL;
+}
+
+/* The common case of pb_next, inlined into the hot loops: a one-byte tag
+ * (field numbers 1 to 15) of a length-delimited field whose length takes
+ * one or two bytes and fits. Returns false, consuming nothing, for
+ * anything else; the caller then takes pb_next, which also reports any
+ * error. */
+static inline __attribute__((always_inline)) bool next_len_fast(const char **pp, const char *end,
+                                                                uint32_t *num, sx_str_t *s)
+{
+    const unsigned char *p = (const unsigned char *)*pp;
+    size_t avail = (size_t)(end - *pp), n, head;
+    if (avail < 2 || (p[0] & 0x87) != WT_LEN || p[0] < 0x08)
+        return false;
+    if (p[1] < 0x80) {
+        n = p[1];
+        head = 2;
+    } else if (avail >= 3 && p[2] < 0x80) {
+        n = (size_t)(p[1] & 0x7f) | (size_t)p[2] << 7;
+        head = 3;
+    } else {
+        return false;
+    }
+    if (n > avail - head)
+        return false;
+    *num = p[0] >> 3;
+    s->ptr = *pp + head;
+    s->len = n;
+    *pp += head + n;
+    return true;
 }
 
 /* ---- Decoding ---- */
@@ -211,7 +241,26 @@ static int parse_error(const dec_t *d, const fail_t *fl, const char *fmt, ...)
 }
 
 /* Label{1 name, 2 value}. Missing strings are empty slices (never NULL). */
+static bool decode_label_slow(sx_str_t msg, sx_label_t *l, fail_t *fl);
+
 static inline bool decode_label(sx_str_t msg, sx_label_t *l, fail_t *fl)
+{
+    /* What every client sends for strings under 128 bytes:
+     * 0x0a <n> name 0x12 <m> value, and nothing else. */
+    const unsigned char *u = (const unsigned char *)msg.ptr;
+    size_t len = msg.len;
+    if (len >= 4 && u[0] == TAG(LABEL_NAME, WT_LEN) && u[1] < 0x80) {
+        size_t n = u[1];
+        if (n + 4 <= len && u[n + 2] == TAG(LABEL_VALUE, WT_LEN) && n + 4 + u[n + 3] == len) {
+            l->name = (sx_str_t){msg.ptr + 2, n};
+            l->value = (sx_str_t){msg.ptr + n + 4, u[n + 3]};
+            return true;
+        }
+    }
+    return decode_label_slow(msg, l, fl);
+}
+
+static bool decode_label_slow(sx_str_t msg, sx_label_t *l, fail_t *fl)
 {
     const char *p = msg.ptr, *end = p + msg.len, *at, *why;
     pb_field_t f;
@@ -234,7 +283,27 @@ static inline bool decode_label(sx_str_t msg, sx_label_t *l, fail_t *fl)
 
 /* Sample{1 value double, 2 timestamp int64}. The value's bits are copied
  * untouched, so NaN payloads (the stale marker) survive. */
+static bool decode_sample_slow(sx_str_t msg, sx_sample_t *s, fail_t *fl);
+
 static inline bool decode_sample(sx_str_t msg, sx_sample_t *s, fail_t *fl)
+{
+    /* Both fields, in order: 0x09 <8 bytes> 0x10 <varint>. */
+    const unsigned char *u = (const unsigned char *)msg.ptr;
+    if (msg.len >= 11 && u[0] == TAG(SAMPLE_VALUE, WT_I64) &&
+        u[9] == TAG(SAMPLE_TIMESTAMP, WT_VARINT)) {
+        const char *p = msg.ptr + 10, *end = msg.ptr + msg.len;
+        uint64_t ts;
+        if (!read_uvarint(&p, end, &ts) && p == end) {
+            uint64_t bits = load_le64(msg.ptr + 1);
+            memcpy(&s->v, &bits, sizeof(bits));
+            s->ts = (int64_t)ts;
+            return true;
+        }
+    }
+    return decode_sample_slow(msg, s, fl);
+}
+
+static bool decode_sample_slow(sx_str_t msg, sx_sample_t *s, fail_t *fl)
 {
     const char *p = msg.ptr, *end = p + msg.len, *at, *why;
     pb_field_t f;
@@ -292,8 +361,8 @@ static int label_error(const dec_t *d, size_t idx, const sx_series_in_t *s, int 
         ls = "?";
     size_t n = strlen(ls);
     const int max = 300;
-    return sx_err_set(d->err, rc, "series %zu (%.*s%s): %s", idx, max, ls, n > (size_t)max ? "..." : "",
-                      reason);
+    return sx_err_set(d->err, rc, "series %zu (%.*s%s): %s", idx, max, ls,
+                      n > (size_t)max ? "..." : "", reason);
 }
 
 static int arena_full(const dec_t *d)
@@ -313,16 +382,29 @@ static int decode_series(dec_t *d, size_t idx, sx_str_t msg)
     size_t nl = 0, ns = 0, nh = 0;
 
     while (p < end) {
+        if (next_len_fast(&p, end, &f.num, &f.s)) {
+            nl += f.num == TIMESERIES_LABELS;
+            ns += f.num == TIMESERIES_SAMPLES;
+            nh += f.num == TIMESERIES_HISTOGRAMS;
+            continue;
+        }
         at = p;
         if ((why = pb_next(&p, end, &f))) {
             fail_at(&fl, why, at);
             return parse_error(d, &fl, "series %zu: ", idx);
         }
         switch (f.num) {
-        case TIMESERIES_LABELS: nl++; break;
-        case TIMESERIES_SAMPLES: ns++; break;
-        case TIMESERIES_HISTOGRAMS: nh++; break;
-        default: continue;
+        case TIMESERIES_LABELS:
+            nl++;
+            break;
+        case TIMESERIES_SAMPLES:
+            ns++;
+            break;
+        case TIMESERIES_HISTOGRAMS:
+            nh++;
+            break;
+        default:
+            continue;
         }
         if (f.wt != WT_LEN) {
             fail_type(&fl, at, &f);
@@ -336,7 +418,8 @@ static int decode_series(dec_t *d, size_t idx, sx_str_t msg)
                           UINT32_MAX);
 
     char *mem = NULL;
-    size_t size = nl * sizeof(sx_label_t) + ns * sizeof(sx_sample_t) + nh * sizeof(sx_hist_sample_t);
+    size_t size =
+        nl * sizeof(sx_label_t) + ns * sizeof(sx_sample_t) + nh * sizeof(sx_hist_sample_t);
     if (size && !(mem = sx_arena_alloc(d->batch->arena, size)))
         return arena_full(d);
     sx_series_in_t *s = sx_metric_batch_add(d->batch);
@@ -346,14 +429,16 @@ static int decode_series(dec_t *d, size_t idx, sx_str_t msg)
      * 8-byte alignment. */
     s->labels = nl ? (sx_label_t *)mem : NULL;
     s->samples = ns ? (sx_sample_t *)(mem + nl * sizeof(sx_label_t)) : NULL;
-    s->hists = nh ? (sx_hist_sample_t *)(mem + nl * sizeof(sx_label_t) + ns * sizeof(sx_sample_t))
-                  : NULL;
+    s->hists =
+        nh ? (sx_hist_sample_t *)(mem + nl * sizeof(sx_label_t) + ns * sizeof(sx_sample_t)) : NULL;
 
     uint32_t il = 0, is = 0, ih = 0;
     p = msg.ptr;
     while (p < end) {
-        why = pb_next(&p, end, &f);
-        SX_ASSERT(why == NULL); /* the first pass read the same bytes */
+        if (!next_len_fast(&p, end, &f.num, &f.s)) {
+            why = pb_next(&p, end, &f);
+            SX_ASSERT(why == NULL); /* the first pass read the same bytes */
+        }
         switch (f.num) {
         case TIMESERIES_LABELS:
             if (!decode_label(f.s, &s->labels[il], &fl))
@@ -378,9 +463,11 @@ static int decode_series(dec_t *d, size_t idx, sx_str_t msg)
     s->nsamples = is;
     s->nhists = ih;
 
-    int rc = sx_labels_validate(s->labels, s->nlabels, d->err);
-    if (rc)
-        return label_error(d, idx, s, rc);
+    if (!d->batch->labels_unchecked) {
+        int rc = sx_labels_validate(s->labels, s->nlabels, d->err);
+        if (rc)
+            return label_error(d, idx, s, rc);
+    }
     d->batch->nsamples += (size_t)is + ih;
     return 0;
 }
@@ -412,26 +499,36 @@ static int decode_meta(dec_t *d, size_t idx, sx_str_t msg)
             }
             m->type = f.u <= SX_MT_STATESET ? (int)f.u : SX_MT_UNKNOWN;
             continue;
-        case METADATA_FAMILY_NAME: dst = &m->metric; break;
-        case METADATA_HELP: dst = &m->help; break;
-        case METADATA_UNIT: dst = &m->unit; break;
-        default: continue;
+        case METADATA_FAMILY_NAME:
+            dst = &m->metric;
+            break;
+        case METADATA_HELP:
+            dst = &m->help;
+            break;
+        case METADATA_UNIT:
+            dst = &m->unit;
+            break;
+        default:
+            continue;
         }
         if (f.wt != WT_LEN) {
             fail_type(&fl, at, &f);
             return parse_error(d, &fl, "metadata %zu: ", idx);
         }
         if (!sx_utf8_valid(f.s.ptr, f.s.len))
-            return sx_err_set(d->err, SX_EPARSE, "metadata %zu: field %u is not valid UTF-8 at offset %zu",
-                              idx, f.num, (size_t)(at - d->base));
+            return sx_err_set(d->err, SX_EPARSE,
+                              "metadata %zu: field %u is not valid UTF-8 at offset %zu", idx, f.num,
+                              (size_t)(at - d->base));
         *dst = f.s;
     }
     return 0;
 }
 
 /* Decode a whole WriteRequest. Series and metadata are appended to out and
- * out->nsamples grows by the float and histogram samples decoded. Errors
- * leave out partly filled; the caller discards it (all or nothing). */
+ * out->nsamples grows by the float and histogram samples decoded. Labels
+ * are validated unless out->labels_unchecked is set (storage then checks
+ * the series it does not know). Errors leave out partly filled; the caller
+ * discards it (all or nothing). */
 int sx_remote_write_decode(const char *buf, size_t len, sx_metric_batch_t *out, sx_err_t *err)
 {
     if (len == 0)
@@ -445,7 +542,9 @@ int sx_remote_write_decode(const char *buf, size_t len, sx_metric_batch_t *out, 
 
     while (p < end) {
         at = p;
-        if ((why = pb_next(&p, end, &f))) {
+        if (next_len_fast(&p, end, &f.num, &f.s)) {
+            f.wt = WT_LEN;
+        } else if ((why = pb_next(&p, end, &f))) {
             fail_at(&fl, why, at);
             return parse_error(&d, &fl, "write request: ");
         }

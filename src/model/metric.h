@@ -58,6 +58,11 @@ typedef struct sx_metric_batch {
     sx_metric_meta_t *meta;
     size_t nmeta, _metacap;
     size_t nsamples; /* float + histogram samples in all series */
+    /* Set by the caller before decoding: the decoder may skip label
+     * validation, and storage validates only the series it does not know
+     * yet (a known series was valid when it was created). Saves the
+     * per-sample-batch validation cost on the ingest hot path. */
+    bool labels_unchecked;
 } sx_metric_batch_t;
 
 /* Stale marker: the NaN bit pattern Prometheus uses to end a series. */

@@ -197,7 +197,8 @@ static const char *compare_point(sx_arena_t *a, sx_lp_point_t *pt, int64_t ns, j
             ok = got->kind == SX_LP_UINT && json_is_string(x) &&
                  got->v.u == strtoull(json_string_value(x), NULL, 10);
         else if ((x = json_object_get(val, "float"))) {
-            double w = json_is_string(x) ? strtod(json_string_value(x), NULL) : json_number_value(x);
+            double w =
+                json_is_string(x) ? strtod(json_string_value(x), NULL) : json_number_value(x);
             /* -0 == 0: the corpus export writes negative zero as 0. */
             ok = got->kind == SX_LP_FLOAT && got->v.f == w;
         } else if ((x = json_object_get(val, "bool")))
@@ -253,8 +254,7 @@ static void show_input(sx_str_t text)
 
 /* Run one decode case. Returns true when it passes; *why explains a
  * failure. */
-static bool run_case(sx_arena_t *a, json_t *input, json_t *output, sx_str_t text,
-                     const char **why)
+static bool run_case(sx_arena_t *a, json_t *input, json_t *output, sx_str_t text, const char **why)
 {
     int64_t prec = precision_ns(json_string_value(json_object_get(input, "precision")));
     int64_t deftime = json_integer_value(json_object_get(input, "defaultTime"));
@@ -348,7 +348,8 @@ int main(int argc, char **argv)
     sx_arena_init(&arena);
     const char *key;
     json_t *c;
-    json_object_foreach(decode, key, c) {
+    json_object_foreach(decode, key, c)
+    {
         sx_arena_reset(&arena);
         json_t *input = json_object_get(c, "input"), *output = json_object_get(c, "output");
         const char *impl = json_string_value(json_object_get(input, "implementation"));

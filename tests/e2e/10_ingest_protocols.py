@@ -10,7 +10,8 @@ form Content-Type, leading spaces, every precision; /api/v2/write) and
 DataKit (/v1/write/metric, line protocol and JSON). Then checks through
 /api/v1/series, /labels, /label/<name>/values (GET, form POST, and under
 /prometheus/api/v1/) and /api/v1/export that exactly what was sent is
-stored, values and timestamps bit for bit, and that it survives a restart.
+stored, values and timestamps bit for bit, also once sealed into parts by
+POST /api/v1/admin/flush and after a restart.
 Error cases must answer the right status with a message naming the problem
 and store nothing from the failed request.
 """
@@ -20,9 +21,10 @@ import os
 import sys
 import zlib
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sxtest as t  # noqa: E402
-from sxtest import Bits, check, check_eq, check_in, check_status, log  # noqa: E402
+from sxtest import Bits, check, check_eq, check_status, log  # noqa: E402
 
 T0 = 1_700_000_000_000  # ms
 ALL = '{__name__=~".+"}'
@@ -516,6 +518,9 @@ def main():
         zstd_case(s)
         error_cases(s)
         verify_all(s, "live")
+        r = s.request("POST", "/api/v1/admin/flush", b"", timeout=120)
+        check_status(r, 200, "POST /api/v1/admin/flush")
+        verify_all(s, "after flush (read from parts)")
         rc = s.stop()
         check_eq(rc, 0, "server exits 0 after SIGTERM")
         check_eq(s.sanitizer_reports(), [], "no sanitizer reports in the server log")

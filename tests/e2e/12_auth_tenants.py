@@ -14,6 +14,7 @@ environment, behave exactly like the flags.
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sxtest as t  # noqa: E402
 from sxtest import check, check_eq, check_status, log  # noqa: E402

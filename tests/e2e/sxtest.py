@@ -6,8 +6,9 @@ them over HTTP on 127.0.0.1, checks results with the `check*` helpers (which
 print what failed and keep going) and ends with `finish()`, which prints
 "N passed, N failed" and exits non-zero on any failure. Servers and other
 child processes started through this module are killed when the script ends,
-however it ends, and their temporary directories are removed (kept, and
-named, when something failed).
+however it ends (they also get SIGKILL if the script itself is killed), the
+tail of their logs is printed when a check failed, and their temporary
+directories are removed (kept when SX_E2E_KEEP=1 and something failed).
 
 Wire formats written by hand here:
   * prompb.WriteRequest protobuf (remote write 1.0) with samples, native
@@ -41,7 +42,8 @@ _failed = 0
 _lock = threading.Lock()
 _children = []       # every Popen started through this module
 _tempdirs = []       # every temp dir made through this module
-_keep_temp = False   # set when a check failed: keep dirs for inspection
+_keep_temp = False   # set when a check failed
+_logs = []           # (name, path) of child process logs, shown on failure
 
 
 def log(*args):
@@ -149,6 +151,8 @@ def make_temp_dir(prefix="sx-e2e-"):
 
 def spawn(argv, log_path, env=None):
     """Start a child process with output to log_path; it is killed at exit."""
+    if (os.path.basename(argv[0]), log_path) not in _logs:
+        _logs.append((os.path.basename(argv[0]), log_path))
     f = open(log_path, "ab")
     p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                          env=env, preexec_fn=_die_with_parent)
@@ -171,9 +175,26 @@ def kill_children():
 
 
 def cleanup():
+    """Kill every child, show the tail of each child's log when a check
+    failed, and remove the temp dirs (kept, and named, when the environment
+    sets SX_E2E_KEEP=1 and a check failed)."""
     kill_children()
+    if _keep_temp:
+        for name, path in _logs:
+            try:
+                with open(path, "rb") as f:
+                    lines = f.read().decode("utf-8", "replace").splitlines()
+            except OSError:
+                continue
+            # Access-log lines drown the interesting ones.
+            lines = [x for x in lines if "component=access" not in x]
+            log("---- last lines of %s (%s), access log left out ----" % (name, path))
+            for line in lines[-25:]:
+                log("  " + line)
+        del _logs[:]
+    keep = _keep_temp and os.environ.get("SX_E2E_KEEP") == "1"
     for d in _tempdirs:
-        if _keep_temp:
+        if keep:
             log("kept temp dir for inspection: " + d)
         else:
             shutil.rmtree(d, ignore_errors=True)

@@ -21,9 +21,9 @@ static void check(bool ok)
 }
 
 static const char *const encodings[] = {
-    NULL,   "identity", "gzip",         "x-gzip", "deflate",          "zstd",
+    NULL,     "identity",        "gzip",  "x-gzip",     "deflate",         "zstd",
     "snappy", "x-snappy-framed", "GZip ", "gzip, zstd", "snappy, deflate", "br",
-    "",     " , identity ,",
+    "",       " , identity ,",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -37,6 +37,9 @@
  *                      uvarint count, then per exception uvarint gap (first
  *                      position, then distance to the previous one) and the
  *                      value's 8 raw bytes LE, which replace the decoded one
+ *          3 near:     as decimal, then ints(c) after the integers: each
+ *                      value's bits are those of (double)i / 10^k plus c
+ *                      (ulp corrections for sums that drifted off decimals)
  *          2 xor:      Gorilla XOR bit stream, MSB first, to the end of the
  *                      block: 64 raw bits, then per value '0' (repeat),
  *                      '10' + bits in the previous window, or '11' + 5 bits
@@ -53,7 +56,7 @@
 
 enum { ORD_RAW, ORD_DELTA, ORD_DOD, ORD_LINEAR };
 enum { KIND_ZERO, KIND_VARINT, KIND_RLE, KIND_PACK, KIND_SPARSE, KIND_PATCHED };
-enum { VM_CONST, VM_DEC, VM_XOR };
+enum { VM_CONST, VM_DEC, VM_XOR, VM_DECC };
 
 /* ---- Small helpers ---- */
 
@@ -177,6 +180,7 @@ typedef struct plan {
     uint64_t g;    /* common divisor of the residuals; 0 when all are 0 */
     uint64_t base; /* smallest packed quotient (pack, sparse) */
     size_t size;   /* encoded bytes */
+    bool outliers; /* a few residuals are much wider than the rest */
 } plan_t;
 
 static unsigned nheads(unsigned order, size_t n)
@@ -262,7 +266,7 @@ static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r,
     unsigned nh = nheads(order, n);
     size_t head = 1;
     for (unsigned j = 0; j < nh; j++)
-        head += sx_uvarint_len(sx_zigzag_enc((int64_t)heads[j]));
+        head += sx_enc__uvarint_len(sx_zigzag_enc((int64_t)heads[j]));
 
     uint64_t g = 0;
     for (size_t i = 0; i < m && g != 1; i++)
@@ -271,6 +275,7 @@ static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r,
     pl->g = g;
     pl->width = 0;
     pl->base = 0;
+    pl->outliers = false;
     if (g == 0) {
         pl->kind = KIND_ZERO;
         pl->size = head;
@@ -278,14 +283,16 @@ static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r,
     }
     divide(r, m, g);
     size_t sz_var = 0, sz_rle = 0, run = 0, nz = 0;
+    uint64_t zor = 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN, nzlo = INT64_MAX, nzhi = INT64_MIN;
     bool rle_ok = true;
     for (size_t i = 0; i < m; i++) {
         int64_t q = (int64_t)r[i];
         uint64_t z = zz64(r[i]);
+        zor |= z;
         lo = q < lo ? q : lo;
         hi = q > hi ? q : hi;
-        sz_var += sx_uvarint_len(z);
+        sz_var += sx_enc__uvarint_len(z);
         if (z == 0) {
             run++;
             continue;
@@ -294,19 +301,29 @@ static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r,
         nzlo = q < nzlo ? q : nzlo;
         nzhi = q > nzhi ? q : nzhi;
         if (run) {
-            sz_rle += sx_uvarint_len(((run - 1) << 1) | 1);
+            sz_rle += sx_enc__uvarint_len(((run - 1) << 1) | 1);
             run = 0;
         }
         rle_ok &= z < (1ull << 63);
-        sz_rle += sx_uvarint_len(z << 1);
+        sz_rle += sx_enc__uvarint_len(z << 1);
     }
     if (run)
-        sz_rle += sx_uvarint_len(((run - 1) << 1) | 1);
+        sz_rle += sx_enc__uvarint_len(((run - 1) << 1) | 1);
+    /* Outliers: at most 1/16 of the residuals use the top two bits of the
+     * widest one. */
+    unsigned top = sx_enc__bitlen(zor);
+    if (top >= 3 && m >= 16) {
+        uint64_t lim = 1ull << (top - 2);
+        size_t wide = 0;
+        for (size_t i = 0; i < m; i++)
+            wide += zz64(r[i]) >= lim;
+        pl->outliers = wide <= m / 16;
+    }
     unsigned w = sx_enc__bitlen((uint64_t)hi - (uint64_t)lo);
-    size_t sz_pack = 1 + sx_uvarint_len(zz64((uint64_t)lo)) + (m * w + 7) / 8;
+    size_t sz_pack = 1 + sx_enc__uvarint_len(zz64((uint64_t)lo)) + (m * w + 7) / 8;
     unsigned nzw = sx_enc__bitlen((uint64_t)nzhi - (uint64_t)nzlo);
     size_t sz_sparse =
-        1 + sx_uvarint_len(zz64((uint64_t)nzlo)) + (m + 7) / 8 + (nz * nzw + 7) / 8;
+        1 + sx_enc__uvarint_len(zz64((uint64_t)nzlo)) + (m + 7) / 8 + (nz * nzw + 7) / 8;
 
     pl->kind = KIND_VARINT;
     pl->size = sz_var;
@@ -326,7 +343,7 @@ static void plan_order(const uint64_t *x, size_t n, unsigned order, uint64_t *r,
         pl->width = nzw;
         pl->base = (uint64_t)nzlo;
     }
-    pl->size += head + sx_uvarint_len(g);
+    pl->size += head + sx_enc__uvarint_len(g);
 }
 
 /* k-th smallest of q[0..m) as int64, reordering q; expected O(m). */
@@ -369,16 +386,16 @@ static int64_t select_kth(uint64_t *q, size_t m, size_t k)
  * base: values outside [base, base + 2^w) become exceptions. */
 static size_t patched_size(const uint64_t *q, size_t m, uint64_t base, unsigned w)
 {
-    size_t sz = 1 + sx_uvarint_len(zz64(base)) + (m * w + 7) / 8, ne = 0, last = 0;
+    size_t sz = 1 + sx_enc__uvarint_len(zz64(base)) + (m * w + 7) / 8, ne = 0, last = 0;
     for (size_t i = 0; i < m; i++) {
         uint64_t f = q[i] - base;
         if (w < 64 && f >> w) {
-            sz += sx_uvarint_len(ne ? i - last : i) + sx_uvarint_len(zz64(q[i]));
+            sz += sx_enc__uvarint_len(ne ? i - last : i) + sx_enc__uvarint_len(zz64(q[i]));
             last = i;
             ne++;
         }
     }
-    return sz + sx_uvarint_len(ne);
+    return sz + sx_enc__uvarint_len(ne);
 }
 
 /* Patched frame of reference: packing as in kind 3 with a window that
@@ -406,12 +423,40 @@ static void plan_patched(const uint64_t *q, size_t m, uint64_t *tmp, plan_t *pl)
     }
 }
 
+/* Estimate each order's residual bits in one pass and keep the orders
+ * within 1/8 of the best, so that only those are planned in full. */
+static unsigned pick_orders(const uint64_t *x, size_t n, unsigned orders)
+{
+    if (n < 3)
+        return orders;
+    uint64_t d = linear_slope(x, n), lin = x[0];
+    size_t bits[4] = {0, 0, 0, 0};
+    for (size_t i = 2; i < n; i++) {
+        uint64_t d1 = x[i] - x[i - 1], d0 = x[i - 1] - x[i - 2];
+        lin += d;
+        bits[ORD_RAW] += sx_enc__bitlen(zz64(x[i]));
+        bits[ORD_DELTA] += sx_enc__bitlen(zz64(d1));
+        bits[ORD_DOD] += sx_enc__bitlen(zz64(d1 - d0));
+        bits[ORD_LINEAR] += sx_enc__bitlen(zz64(x[i] - lin - d));
+    }
+    size_t best = SIZE_MAX;
+    for (unsigned o = 0; o < 4; o++)
+        if (orders & (1u << o) && bits[o] < best)
+            best = bits[o];
+    unsigned keep = 0;
+    for (unsigned o = 0; o < 4; o++)
+        if (orders & (1u << o) && bits[o] <= best + best / 8 + 64)
+            keep |= 1u << o;
+    return keep;
+}
+
 /* Pick the smallest encoding of x over the orders in the bit mask. r and
  * tmp are scratch of n values. */
 static void iseq_plan(const uint64_t *x, size_t n, unsigned orders, uint64_t *r, uint64_t *tmp,
                       plan_t *best)
 {
     best->size = SIZE_MAX;
+    orders = pick_orders(x, n, orders);
     for (unsigned o = 0; o < 4; o++) {
         if (!(orders & (1u << o)))
             continue;
@@ -426,11 +471,12 @@ static void iseq_plan(const uint64_t *x, size_t n, unsigned orders, uint64_t *r,
     size_t m = residuals(x, n, best->order, heads, r);
     divide(r, m, best->g);
     /* Compare body sizes: the heads and divisor are common to all kinds. */
-    size_t common = 1 + sx_uvarint_len(best->g);
+    size_t common = 1 + sx_enc__uvarint_len(best->g);
     for (unsigned j = 0; j < nheads(best->order, n); j++)
-        common += sx_uvarint_len(sx_zigzag_enc((int64_t)heads[j]));
+        common += sx_enc__uvarint_len(sx_zigzag_enc((int64_t)heads[j]));
     best->size -= common;
-    plan_patched(r, m, tmp, best);
+    if (best->outliers)
+        plan_patched(r, m, tmp, best);
     best->size += common;
 }
 
@@ -814,14 +860,68 @@ static const uint64_t ipow10[19] = {
     1000000000000000000ull,
 };
 
+/* Values within this many ulps of a short decimal are "near decimals":
+ * sums of decimal increments in floating point (a histogram's _sum, a
+ * counter fed fractional amounts) drift a few ulps from the decimal. */
+#define NEAR_ULPS 4096
+/* Corrections beyond this make a value an exception instead. */
+#define CORR_MAX 65536
+
 typedef struct scratch {
     uint64_t *ints; /* value as integer at its own scale */
-    int8_t *ks;     /* its scale, -1 if not decimal */
+    int8_t *ks;     /* its scale, -1 if neither decimal nor near one */
+    uint8_t *exact; /* 1 if the value is decimal at its scale */
     uint64_t *xs;   /* integers at the block scale, exceptions filled in */
+    uint64_t *cs;   /* ulp corrections at the block scale */
     uint64_t *r;    /* residuals */
     uint64_t *tmp;  /* more scratch for planning */
     uint8_t *exc;   /* 1 where the value is an exception at the block scale */
 } scratch_t;
+
+/* Smallest scale k at which v is decimal, or failing that within NEAR_ULPS
+ * ulps of one (a few more scales are tried for an exact one). Returns k
+ * with the integer in *i, or -1. */
+static int classify(double v, int64_t *i, uint8_t *exact)
+{
+    int near = -1;
+    int64_t ni = 0;
+    for (unsigned k = 0; k <= SX_ENC__KMAX; k++) {
+        if (near >= 0 && k > (unsigned)near + 3)
+            break;
+        double s = v * sx_enc__p10[k];
+        if (!(s >= -SX_ENC__IMAX && s <= SX_ENC__IMAX))
+            break;
+        int64_t r = sx_enc__round(s);
+        double d = s - (double)r, a = s < 0 ? -s : s;
+        if (d < 0)
+            d = -d;
+        if (d > a * 0x1p-40)
+            continue;
+        uint64_t back = sx_enc__bits((double)r / sx_enc__p10[k]);
+        if (back == sx_enc__bits(v)) {
+            *i = r;
+            *exact = 1;
+            return (int)k;
+        }
+        int64_t c = (int64_t)(sx_enc__bits(v) - back);
+        if (near < 0 && c >= -NEAR_ULPS && c <= NEAR_ULPS) {
+            near = (int)k;
+            ni = r;
+        }
+    }
+    *i = ni;
+    *exact = 0;
+    return near;
+}
+
+static inline void add_exception(const scratch_t *s, size_t i, size_t *ne, size_t *last,
+                                  size_t *cost)
+{
+    s->exc[i] = 1;
+    *cost += sx_enc__uvarint_len(*ne ? i - *last : i) + 8;
+    *last = i;
+    (*ne)++;
+}
 
 /* Fill s->xs with every value scaled to k. Values that are not decimal at
  * k become exceptions: their slot repeats the neighbouring integer so the
@@ -834,7 +934,7 @@ static size_t build_dec(const scratch_t *s, size_t n, unsigned k, size_t *nexc)
     uint64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
         int kk = s->ks[i];
-        bool ok = kk >= 0 && (unsigned)kk <= k;
+        bool ok = s->exact[i] && (unsigned)kk <= k;
         int64_t x = 0;
         if (ok) {
             unsigned up = k - (unsigned)kk;
@@ -857,58 +957,106 @@ static size_t build_dec(const scratch_t *s, size_t n, unsigned k, size_t *nexc)
             continue;
         }
         s->xs[i] = prev;
-        s->exc[i] = 1;
-        cost += sx_uvarint_len(ne ? i - last : i) + 8;
-        last = i;
-        ne++;
+        add_exception(s, i, &ne, &last, &cost);
     }
     *nexc = ne;
-    return ne ? cost + sx_uvarint_len(ne) : 0;
+    return ne ? cost + sx_enc__uvarint_len(ne) : 0;
+}
+
+/* Like build_dec for near decimals: every value becomes the integer
+ * nearest to v * 10^k plus a correction in ulps (s->cs); values with no
+ * such form (NaN, infinities, -0.0, too large) become exceptions. */
+static size_t build_decc(const double *v, const scratch_t *s, size_t n, unsigned k, size_t *nexc)
+{
+    size_t ne = 0, cost = 0, last = 0;
+    bool have = false;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        double sc = v[i] * sx_enc__p10[k];
+        if (sc >= -SX_ENC__IMAX && sc <= SX_ENC__IMAX) {
+            int64_t x = sx_enc__round(sc);
+            int64_t c =
+                (int64_t)(sx_enc__bits(v[i]) - sx_enc__bits((double)x / sx_enc__p10[k]));
+            if (c >= -CORR_MAX && c <= CORR_MAX) {
+                if (!have) {
+                    for (size_t j = 0; j < i; j++)
+                        s->xs[j] = (uint64_t)x;
+                    have = true;
+                }
+                prev = (uint64_t)x;
+                s->xs[i] = prev;
+                s->cs[i] = (uint64_t)c;
+                s->exc[i] = 0;
+                continue;
+            }
+        }
+        s->xs[i] = prev;
+        s->cs[i] = 0;
+        add_exception(s, i, &ne, &last, &cost);
+    }
+    *nexc = ne;
+    return ne ? cost + sx_enc__uvarint_len(ne) : 0;
 }
 
 typedef struct vplan {
     unsigned mode, k;
-    size_t size, nexc;
-    plan_t ip;
+    size_t size;
+    plan_t ip;  /* integers */
+    plan_t ipc; /* corrections (VM_DECC) */
 } vplan_t;
 
-/* Plan the decimal representation, or leave vp->size at SIZE_MAX if too
- * many values are not short decimals. */
+/* The two scales worth trying given a histogram of per-value scales: the
+ * smallest that leaves at most maxexc values above it (or unclassified),
+ * and the largest seen. Returns how many (0..2). */
+static unsigned scale_candidates(const size_t *hist, size_t n, size_t nnone, size_t maxexc,
+                                 unsigned cand[2])
+{
+    unsigned nc = 0, kmax = 0;
+    size_t above = n - nnone;
+    if (nnone > maxexc)
+        return 0;
+    for (unsigned k = 0; k <= SX_ENC__KMAX; k++) {
+        above -= hist[k];
+        if (hist[k])
+            kmax = k;
+        if (nc == 0 && nnone + above <= maxexc)
+            cand[nc++] = k;
+    }
+    if (nc && kmax != cand[0])
+        cand[nc++] = kmax;
+    return nc;
+}
+
+/* Plan the decimal representations (exact, or near with corrections),
+ * leaving vp->size at SIZE_MAX if neither applies. */
 static void plan_dec(const double *v, size_t n, const scratch_t *s, vplan_t *vp)
 {
-    size_t maxexc = n / 4, nfail = 0, hist[SX_ENC__KMAX + 1] = {0};
+    size_t maxexc = n / 4, nnot_exact = 0, nnone = 0;
+    size_t hist_exact[SX_ENC__KMAX + 1] = {0}, hist_any[SX_ENC__KMAX + 1] = {0};
     vp->size = SIZE_MAX;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && sx_enc__bits(v[i]) == sx_enc__bits(v[i - 1])) {
             s->ks[i] = s->ks[i - 1];
             s->ints[i] = s->ints[i - 1];
+            s->exact[i] = s->exact[i - 1];
         } else {
             int64_t x = 0;
-            s->ks[i] = (int8_t)sx_enc__dec_scale(v[i], SX_ENC__KMAX, &x);
+            s->ks[i] = (int8_t)classify(v[i], &x, &s->exact[i]);
             s->ints[i] = (uint64_t)x;
         }
-        if (s->ks[i] < 0) {
-            if (++nfail > maxexc)
-                return;
-        } else {
-            hist[s->ks[i]]++;
+        int k = s->ks[i];
+        if (k < 0) {
+            nnone++;
+            nnot_exact++;
+            continue;
         }
+        hist_any[k]++;
+        if (s->exact[i])
+            hist_exact[k]++;
+        else
+            nnot_exact++;
     }
-    /* Candidates: the smallest scale that leaves few enough exceptions, and
-     * the largest scale seen, which leaves none but the non-decimals. */
-    unsigned cand[2], nc = 0, kmax = 0;
-    size_t above = n - nfail;
-    for (unsigned k = 0; k <= SX_ENC__KMAX; k++) {
-        above -= hist[k];
-        if (hist[k])
-            kmax = k;
-        if (nc == 0 && nfail + above <= maxexc)
-            cand[nc++] = k;
-    }
-    if (nc == 0)
-        return;
-    if (kmax != cand[0])
-        cand[nc++] = kmax;
+    unsigned cand[2], nc = scale_candidates(hist_exact, n, nnot_exact, maxexc, cand);
     for (unsigned c = 0; c < nc; c++) {
         size_t ne;
         size_t ecost = build_dec(s, n, cand[c], &ne);
@@ -919,8 +1067,25 @@ static void plan_dec(const double *v, size_t n, const scratch_t *s, vplan_t *vp)
             vp->mode = VM_DEC;
             vp->k = cand[c];
             vp->size = size;
-            vp->nexc = ne;
             vp->ip = ip;
+        }
+    }
+    if (nnot_exact == nnone)
+        return; /* no near decimals: corrections would all be 0 */
+    nc = scale_candidates(hist_any, n, nnone, maxexc, cand);
+    for (unsigned c = 0; c < nc; c++) {
+        size_t ne;
+        size_t ecost = build_decc(v, s, n, cand[c], &ne);
+        plan_t ip, ipc;
+        iseq_plan(s->xs, n, 0xf, s->r, s->tmp, &ip);
+        iseq_plan(s->cs, n, 0xf, s->r, s->tmp, &ipc);
+        size_t size = 1 + ip.size + ipc.size + ecost;
+        if (size < vp->size) {
+            vp->mode = VM_DECC;
+            vp->k = cand[c];
+            vp->size = size;
+            vp->ip = ip;
+            vp->ipc = ipc;
         }
     }
 }
@@ -946,13 +1111,15 @@ int sx_chunk_encode(const int64_t *ts, const double *v, size_t n, sx_buf_t *out)
         return 0;
 
     scratch_t s;
-    char *mem = sx_xmalloc(n * 34);
+    char *mem = sx_xmalloc(n * 43);
     s.ints = (uint64_t *)mem;
     s.xs = (uint64_t *)(mem + n * 8);
-    s.r = (uint64_t *)(mem + n * 16);
-    s.tmp = (uint64_t *)(mem + n * 24);
-    s.ks = (int8_t *)(mem + n * 32);
-    s.exc = (uint8_t *)(mem + n * 33);
+    s.cs = (uint64_t *)(mem + n * 16);
+    s.r = (uint64_t *)(mem + n * 24);
+    s.tmp = (uint64_t *)(mem + n * 32);
+    s.ks = (int8_t *)(mem + n * 40);
+    s.exact = (uint8_t *)(mem + n * 41);
+    s.exc = (uint8_t *)(mem + n * 42);
 
     /* Timestamps: the int64s reinterpreted as uint64 (same object
      * representation, so the aliasing is allowed). */
@@ -1002,12 +1169,18 @@ int sx_chunk_encode(const int64_t *ts, const double *v, size_t n, sx_buf_t *out)
         free(mem);
         return 0;
     }
+    /* Rebuild the chosen candidate: the last one built may differ. */
     size_t ne;
-    build_dec(&s, n, vp.k, &ne); /* the last candidate built may differ */
+    if (vp.mode == VM_DEC)
+        build_dec(&s, n, vp.k, &ne);
+    else
+        build_decc(v, &s, n, vp.k, &ne);
     p = (uint8_t *)sx_buf_reserve(out, vp.size);
     start = p;
-    *p++ = (uint8_t)(VM_DEC | vp.k << 2 | (ne ? 0x80 : 0));
+    *p++ = (uint8_t)(vp.mode | vp.k << 2 | (ne ? 0x80 : 0));
     p = iseq_write(s.xs, n, &vp.ip, s.r, p);
+    if (vp.mode == VM_DECC)
+        p = iseq_write(s.cs, n, &vp.ipc, s.r, p);
     if (ne) {
         p = put_uvarint(p, ne);
         size_t last = 0, seen = 0;
@@ -1095,7 +1268,8 @@ int sx_chunk_decode(const char *src, size_t len, int64_t *ts, double *v, size_t 
             v[i] = c;
         break;
     }
-    case VM_DEC: {
+    case VM_DEC:
+    case VM_DECC: {
         if ((rc = iseq_read(&p, end, n, v, "values", err)))
             return rc;
         if (k == 0) {
@@ -1105,6 +1279,15 @@ int sx_chunk_decode(const char *src, size_t len, int64_t *ts, double *v, size_t 
             double d = sx_enc__p10[k];
             for (size_t i = 0; i < n; i++)
                 v[i] = (double)(int64_t)ld64(v, i) / d;
+        }
+        if (mode == VM_DECC) {
+            uint64_t *c = sx_xmalloc(n * 8);
+            rc = iseq_read(&p, end, n, c, "corrections", err);
+            for (size_t i = 0; i < n && !rc; i++)
+                v[i] = sx_enc__double(sx_enc__bits(v[i]) + c[i]);
+            free(c);
+            if (rc)
+                return rc;
         }
         if (!flag)
             break;
@@ -1129,8 +1312,6 @@ int sx_chunk_decode(const char *src, size_t len, int64_t *ts, double *v, size_t 
         if (mb != VM_XOR)
             return sx_err_set(err, SX_ECORRUPT, "values: bad mode byte 0x%02x", mb);
         return xor_decode(p, end, n, v, err);
-    default:
-        return sx_err_set(err, SX_ECORRUPT, "values: bad mode %u", mode);
     }
     if (p != end)
         return sx_err_set(err, SX_ECORRUPT, "trailing bytes after block");

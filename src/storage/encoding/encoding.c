@@ -42,9 +42,7 @@ size_t sx_uvarint_get(const char *p, size_t len, uint64_t *v)
 
 size_t sx_uvarint_len(uint64_t v)
 {
-    /* 1 + floor((bitlen - 1) / 7), with 0 taking one byte. */
-    unsigned bits = sx_enc__bitlen(v | 1);
-    return (bits + 6) / 7;
+    return sx_enc__uvarint_len(v);
 }
 
 size_t sx_varint_put(char *p, int64_t v)

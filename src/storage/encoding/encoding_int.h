@@ -47,6 +47,12 @@ static inline unsigned sx_enc__bitlen(uint64_t x)
     return x ? 64u - (unsigned)__builtin_clzll(x) : 0;
 }
 
+/* Bytes of v as a uvarint; the same as sx_uvarint_len, inlined. */
+static inline unsigned sx_enc__uvarint_len(uint64_t v)
+{
+    return (sx_enc__bitlen(v | 1) + 6) / 7;
+}
+
 /* Round s (|s| <= 2^53, not NaN) to the nearest integer. Deterministic and
  * independent of the rounding mode; decoders that recompute an integer from
  * a stored double call exactly this. */

@@ -253,7 +253,10 @@ int sx_xchunk_append(sx_xchunk_t *c, int64_t ts, double v)
             delta_code(&pc, i - pi, &dlen, &uns, &shift, npos);
             npos = i > pi ? (npos < 7 ? npos + 1 : 7) : 0;
         } else {
-            int ka = ex ? (int)k : sx_enc__dec_scale(v, XK_MAX, &i);
+            /* After a non-decimal value, search the scales only every 8th
+             * sample: float sums and the like stay non-decimal, and the
+             * search is most of an append's cost. */
+            int ka = ex ? (int)k : pex || !(c->_n & 7) ? sx_enc__dec_scale(v, XK_MAX, &i) : -1;
             unsigned xl, xs;
             bool reuse;
             uint64_t x = bits ^ c->_v;

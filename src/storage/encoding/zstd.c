@@ -117,7 +117,8 @@ int sx_zstd_decompress(const void *in, size_t n, size_t limit, sx_buf_t *out, sx
         if (fsz > limit)
             return sx_err_set(err, SX_ETOOLARGE, "zstd: frame declares %llu bytes, limit %zu",
                               fsz, limit);
-        char *dst = sx_buf_reserve(out, (size_t)fsz);
+        /* Reserve at least a byte: an empty buffer has no pointer yet. */
+        char *dst = sx_buf_reserve(out, fsz ? (size_t)fsz : 1);
         size_t r = ZSTD_decompressDCtx(t->d, dst, (size_t)fsz, in, n);
         if (ZSTD_isError(r))
             return sx_err_set(err, SX_ECORRUPT, "zstd: %s", ZSTD_getErrorName(r));

@@ -15,13 +15,28 @@
 #include "../../core/hash.h"
 #include "../../core/log.h"
 
+/* Hash of a label set: one XXH3 pass over "name\xffvalue\xff..." (0xff
+ * never occurs in UTF-8, so distinct sets give distinct byte strings). */
 uint64_t sx_tsdb__labels_hash(const sx_label_t *labels, uint32_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    char stack[1024], *buf = stack;
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += labels[i].name.len + labels[i].value.len + 2;
+    if (total > sizeof(stack))
+        buf = sx_xmalloc(total);
+    char *p = buf;
     for (uint32_t i = 0; i < n; i++) {
-        h = sx_hash64_seed(labels[i].name.ptr, labels[i].name.len, h ^ 0xff);
-        h = sx_hash64_seed(labels[i].value.ptr, labels[i].value.len, h ^ 0xfe);
+        memcpy(p, labels[i].name.ptr, labels[i].name.len);
+        p += labels[i].name.len;
+        *p++ = (char)0xff;
+        memcpy(p, labels[i].value.ptr, labels[i].value.len);
+        p += labels[i].value.len;
+        *p++ = (char)0xff;
     }
+    uint64_t h = sx_hash64(buf, total);
+    if (buf != stack)
+        free(buf);
     return h;
 }
 
@@ -186,9 +201,10 @@ const postings_t *sx_tsdb__postings(sx_tsdb_t *db, sx_str_t name, sx_str_t value
 static void hslots_insert(sx_tsdb_t *db, series_t *s)
 {
     uint32_t mask = db->nhslots - 1, i = (uint32_t)s->hash & mask;
-    while (db->hslots[i])
+    while (db->hslots[i].id1)
         i = (i + 1) & mask;
-    db->hslots[i] = s->id + 1;
+    db->hslots[i].hash = s->hash;
+    db->hslots[i].id1 = s->id + 1;
 }
 
 /* Register a series under a given id (from series.log or a new one).
@@ -200,8 +216,10 @@ series_t *sx_tsdb__series_add(sx_tsdb_t *db, uint32_t id, const sx_label_t *labe
     size_t bytes = 0;
     for (uint32_t i = 0; i < n; i++)
         bytes += labels[i].name.len + labels[i].value.len + 2;
-    series_t *s = sx_xcalloc(1, sizeof(*s));
-    s->labels = sx_xmalloc(n * sizeof(sx_label_t) + bytes);
+    /* One allocation: the series, its labels, then their bytes, so a
+     * lookup that compares labels touches adjacent cache lines. */
+    series_t *s = sx_xcalloc(1, sizeof(*s) + n * sizeof(sx_label_t) + bytes);
+    s->labels = (sx_label_t *)(s + 1);
     char *p = (char *)(s->labels + n);
     for (uint32_t i = 0; i < n; i++) {
         memcpy(p, labels[i].name.ptr, labels[i].name.len);
@@ -234,7 +252,7 @@ series_t *sx_tsdb__series_add(sx_tsdb_t *db, uint32_t id, const sx_label_t *labe
         while ((size_t)(db->nseries + 1) * 2 > ns)
             ns *= 2;
         free(db->hslots);
-        db->hslots = sx_xcalloc(ns, sizeof(uint32_t));
+        db->hslots = sx_xcalloc(ns, sizeof(*db->hslots));
         db->nhslots = ns;
         for (uint32_t k = 0; k < db->nseries; k++)
             if (db->series[k])
@@ -252,21 +270,26 @@ static series_t *lookup(sx_tsdb_t *db, const sx_label_t *labels, uint32_t n, uin
     if (!db->nhslots)
         return NULL;
     uint32_t mask = db->nhslots - 1, i = (uint32_t)hash & mask;
+    /* The hash sits in the slot, so probing past other series touches
+     * no series memory; only a hash hit compares labels. */
     for (;; i = (i + 1) & mask) {
-        uint32_t v = db->hslots[i];
+        uint32_t v = db->hslots[i].id1;
         if (!v)
             return NULL;
+        if (db->hslots[i].hash != hash)
+            continue;
         series_t *s = db->series[v - 1];
-        if (s->hash == hash && labels_equal(s, labels, n))
+        if (labels_equal(s, labels, n))
             return s;
     }
 }
 
-static void encode_series_record(sx_buf_t *b, uint32_t id, const sx_label_t *labels, uint32_t n)
+/* series.log records: [u32 len][u32 crc32c][payload]; payload is a format
+ * byte (0 raw, 1 zstd) and then series entries, each varint id, varint label
+ * count and the names and values as varint-length strings. One record
+ * holds all series a request created, compressed together. */
+static void encode_series_entry(sx_buf_t *b, uint32_t id, const sx_label_t *labels, uint32_t n)
 {
-    size_t start = b->len;
-    sx_buf_put_u64le(b, 0); /* len + crc, patched below */
-    size_t body = b->len;
     sx_buf_put_uvarint(b, id);
     sx_buf_put_uvarint(b, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -275,13 +298,22 @@ static void encode_series_record(sx_buf_t *b, uint32_t id, const sx_label_t *lab
         sx_buf_put_uvarint(b, labels[i].value.len);
         sx_buf_append_str(b, labels[i].value);
     }
-    uint32_t len = (uint32_t)(b->len - body);
-    uint32_t crc = sx_crc32c(0, b->ptr + body, len);
-    unsigned char *h = (unsigned char *)b->ptr + start;
-    for (int i = 0; i < 4; i++) {
-        h[i] = (unsigned char)(len >> (8 * i));
-        h[4 + i] = (unsigned char)(crc >> (8 * i));
+}
+
+static void wrap_record(sx_buf_t *out, const sx_buf_t *entries)
+{
+    sx_buf_t comp = SX_BUF_INIT;
+    sx_buf_putc(&comp, 1);
+    if (entries->len < 256 || sx_zstd_compress(entries->ptr, entries->len, 3, &comp) ||
+        comp.len >= entries->len) {
+        sx_buf_clear(&comp);
+        sx_buf_putc(&comp, 0);
+        sx_buf_append(&comp, entries->ptr, entries->len);
     }
+    sx_buf_put_u32le(out, (uint32_t)comp.len);
+    sx_buf_put_u32le(out, sx_crc32c(0, comp.ptr, comp.len));
+    sx_buf_append(out, comp.ptr, comp.len);
+    sx_buf_dispose(&comp);
 }
 
 /* Resolve every series of a batch to its registry entry, creating the
@@ -296,14 +328,45 @@ int sx_tsdb__series_resolve(sx_tsdb_t *db, const sx_metric_batch_t *b, const uin
     *created = 0;
     pthread_rwlock_rdlock(&db->reg_lock);
     for (size_t i = 0; i < b->nseries; i++) {
+        /* Lookups miss the cache; start loading a later series' slot and,
+         * once its slot is here, the series itself. */
+        if (db->nhslots) {
+            uint32_t mask = db->nhslots - 1;
+            if (i + 16 < b->nseries)
+                __builtin_prefetch(&db->hslots[(uint32_t)hashes[i + 16] & mask]);
+            if (i + 8 < b->nseries) {
+                uint32_t v = db->hslots[(uint32_t)hashes[i + 8] & mask].id1;
+                if (v) {
+                    __builtin_prefetch(db->series[v - 1]);
+                    __builtin_prefetch((char *)db->series[v - 1] + 256);
+                }
+            }
+        }
         out[i] = lookup(db, b->series[i].labels, b->series[i].nlabels, hashes[i]);
         missing += out[i] == NULL;
     }
     pthread_rwlock_unlock(&db->reg_lock);
     if (!missing)
         return 0;
+    if (b->labels_unchecked) {
+        /* Only unknown series can be invalid: every registered one passed. */
+        for (size_t i = 0; i < b->nseries; i++) {
+            if (out[i])
+                continue;
+            const sx_series_in_t *si = &b->series[i];
+            int rc = sx_labels_validate(si->labels, si->nlabels, err);
+            if (rc) {
+                sx_arena_t a;
+                sx_arena_init(&a);
+                const char *ls = sx_labels_format(&a, si->labels, si->nlabels);
+                sx_err_wrap(err, "series %zu (%.300s): ", i, ls ? ls : "?");
+                sx_arena_dispose(&a);
+                return rc;
+            }
+        }
+    }
     pthread_rwlock_wrlock(&db->reg_lock);
-    sx_buf_t rec = SX_BUF_INIT;
+    sx_buf_t rec = SX_BUF_INIT, entries = SX_BUF_INIT;
     uint32_t next = db->nseries;
     /* First pass: assign ids (a batch may name the same new series twice). */
     uint32_t *newid = sx_xmalloc(b->nseries * sizeof(uint32_t));
@@ -331,10 +394,13 @@ int sx_tsdb__series_resolve(sx_tsdb_t *db, const sx_metric_batch_t *b, const uin
             }
         if (newid[i] == UINT32_MAX) {
             newid[i] = next++;
-            encode_series_record(&rec, newid[i], si->labels, si->nlabels);
+            encode_series_entry(&entries, newid[i], si->labels, si->nlabels);
         }
     }
     int rc = 0;
+    if (entries.len)
+        wrap_record(&rec, &entries);
+    sx_buf_dispose(&entries);
     if (rec.len) {
         rc = sx_write_full(db->series_fd, rec.ptr, rec.len);
         if (rc == 0 && fdatasync(db->series_fd) != 0)
@@ -400,39 +466,57 @@ int sx_tsdb__series_log_load(sx_tsdb_t *db, sx_err_t *err)
     size_t off = 0;
     sx_label_t *labels = NULL;
     uint32_t lcap = 0;
+    sx_buf_t plain = SX_BUF_INIT;
     while (off + 8 <= got) {
         const unsigned char *h = (const unsigned char *)data + off;
         uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
         uint32_t crc = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
-        if (off + 8 + len > got || sx_crc32c(0, data + off + 8, len) != crc)
+        if (len == 0 || off + 8 + len > got || sx_crc32c(0, data + off + 8, len) != crc)
             break;
-        const unsigned char *p = h + 8, *end = p + len;
-        uint64_t id, n;
-        if (get_uvarint(&p, end, &id) || get_uvarint(&p, end, &n) || n > 100000 || id > UINT32_MAX - 2)
+        const unsigned char *p = h + 9, *end = h + 8 + len;
+        if (h[8] == 1) {
+            sx_err_t zerr;
+            sx_buf_clear(&plain);
+            if (sx_zstd_decompress(p, (size_t)(end - p), 1u << 30, &plain, &zerr))
+                break;
+            p = (const unsigned char *)plain.ptr;
+            end = p + plain.len;
+        } else if (h[8] != 0) {
             break;
-        if (n > lcap) {
-            lcap = (uint32_t)n;
-            labels = sx_xrealloc(labels, lcap * sizeof(*labels));
         }
         bool ok = true;
-        for (uint64_t i = 0; i < n && ok; i++) {
-            uint64_t l;
-            ok = get_uvarint(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
-            if (!ok)
+        while (p < end && ok) {
+            uint64_t id, n;
+            if (get_uvarint(&p, end, &id) || get_uvarint(&p, end, &n) || n > 100000 ||
+                id > UINT32_MAX - 2) {
+                ok = false;
                 break;
-            labels[i].name = (sx_str_t){(const char *)p, l};
-            p += l;
-            ok = get_uvarint(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
-            if (!ok)
-                break;
-            labels[i].value = (sx_str_t){(const char *)p, l};
-            p += l;
+            }
+            if (n > lcap) {
+                lcap = (uint32_t)n;
+                labels = sx_xrealloc(labels, lcap * sizeof(*labels));
+            }
+            for (uint64_t i = 0; i < n && ok; i++) {
+                uint64_t l;
+                ok = get_uvarint(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
+                if (!ok)
+                    break;
+                labels[i].name = (sx_str_t){(const char *)p, l};
+                p += l;
+                ok = get_uvarint(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
+                if (!ok)
+                    break;
+                labels[i].value = (sx_str_t){(const char *)p, l};
+                p += l;
+            }
+            if (ok)
+                sx_tsdb__series_add(db, (uint32_t)id, labels, (uint32_t)n);
         }
         if (!ok)
             break;
-        sx_tsdb__series_add(db, (uint32_t)id, labels, (uint32_t)n);
         off += 8 + len;
     }
+    sx_buf_dispose(&plain);
     free(labels);
     free(data);
     if (off != got) {
@@ -455,7 +539,6 @@ void sx_tsdb__registry_free(sx_tsdb_t *db)
             continue;
         sx_tsdb__head_dispose(&s->head);
         sx_tsdb__head_dispose(&s->sealed);
-        free(s->labels);
         free(s);
     }
     free(db->series);

@@ -7,6 +7,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,12 +75,14 @@ static void parts_remove(sx_tsdb_t *db, part_t *p)
         }
 }
 
+/* Widen a series' time span; the caller holds its stripe lock. maxt is
+ * also read without the lock by the append path's window check. */
 static void series_extend(series_t *s, int64_t mint, int64_t maxt)
 {
     if (mint < s->mint)
         s->mint = mint;
     if (maxt > s->maxt)
-        s->maxt = maxt;
+        __atomic_store_n(&s->maxt, maxt, __ATOMIC_RELAXED);
 }
 
 static int load_parts(sx_tsdb_t *db, sx_err_t *err)
@@ -187,6 +191,63 @@ static void meta_set(sx_tsdb_t *db, sx_str_t metric, int type, sx_str_t help, sx
                                            sx_xstrndup(unit.ptr, unit.len), type};
 }
 
+/* metadata.snap: the metric metadata at the time of the last flush, so
+ * that removing flushed log segments does not lose it. Written to a
+ * temporary name, fsynced and renamed. Format: one REC_META record body. */
+static void meta_encode(sx_tsdb_t *db, sx_buf_t *m)
+{
+    sx_buf_putc(m, REC_META);
+    sx_buf_put_uvarint(m, db->nmeta);
+    for (size_t i = 0; i < db->nmeta; i++) {
+        put_str(m, sx_str(db->meta[i].metric));
+        sx_buf_put_uvarint(m, (uint64_t)db->meta[i].type);
+        put_str(m, sx_str(db->meta[i].help));
+        put_str(m, sx_str(db->meta[i].unit));
+    }
+}
+
+static int meta_snapshot_write(sx_tsdb_t *db, sx_err_t *err)
+{
+    sx_buf_t m = SX_BUF_INIT;
+    pthread_rwlock_rdlock(&db->reg_lock);
+    meta_encode(db, &m);
+    pthread_rwlock_unlock(&db->reg_lock);
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof(path), "%s/metadata.snap", db->dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || sx_write_full(fd, m.ptr, m.len) != 0 || fsync(fd) != 0 || rename(tmp, path) != 0)
+        rc = sx_err_set(err, errno == ENOSPC ? SX_ENOSPC : SX_EIO, "cannot write %s: %s", path,
+                        strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        sx_fsync_dir(db->dir);
+    sx_buf_dispose(&m);
+    return rc;
+}
+
+static int replay_record(void *ctx, const char *data, size_t len);
+
+static void meta_snapshot_load(sx_tsdb_t *db)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/metadata.snap", db->dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    sx_buf_t m = SX_BUF_INIT;
+    char tmp[8192];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        sx_buf_append(&m, tmp, n);
+    fclose(f);
+    if (m.len)
+        replay_record(db, m.ptr, m.len);
+    sx_buf_dispose(&m);
+}
+
 static int replay_record(void *ctx, const char *data, size_t len)
 {
     sx_tsdb_t *db = ctx;
@@ -284,6 +345,7 @@ sx_tsdb_t *sx_tsdb__open(const char *dir, const sx_tsdb_opts_t *opts, sx_err_t *
     int64_t t0 = sx_mono_ns();
     if (sx_tsdb__series_log_load(db, err) || load_parts(db, err))
         goto fail;
+    meta_snapshot_load(db);
     char wdir[4200];
     snprintf(wdir, sizeof(wdir), "%s/wal", dir);
     db->wal = sx_wal_open(wdir, err);
@@ -357,9 +419,8 @@ int sx_tsdb_append(sx_tsdb_t *db, const sx_metric_batch_t *b, sx_append_result_t
     for (size_t i = 0; i < b->nseries; i++) {
         const sx_series_in_t *si = &b->series[i];
         series_t *s = ser[i];
-        pthread_mutex_lock(stripe(db, s->id));
-        int64_t lim = s->maxt == INT64_MIN ? INT64_MIN : s->maxt - db->opts.ooo_window_ms;
-        pthread_mutex_unlock(stripe(db, s->id));
+        int64_t maxt = __atomic_load_n(&s->maxt, __ATOMIC_RELAXED);
+        int64_t lim = maxt == INT64_MIN ? INT64_MIN : maxt - db->opts.ooo_window_ms;
         if (lim < ret_cut)
             lim = ret_cut;
         kept_off[i] = kept.n;
@@ -659,6 +720,12 @@ int sx_tsdb_flush(sx_tsdb_t *db)
         parts_add(db, made[i]);
     pthread_rwlock_unlock(&db->parts_lock);
     free(made);
+    /* Metadata lives only in the log until now: snapshot it before the
+     * sealed segments go. If that fails, keep the segments. */
+    if (meta_snapshot_write(db, &err)) {
+        sx_log_error("tsdb", "%s: %s; keeping the write-ahead log", db->dir, err.msg);
+        sealed_seg = 0;
+    }
     for (uint32_t id = 0; id < nseries; id++) {
         series_t *s = series_at(db, id);
         if (!s)

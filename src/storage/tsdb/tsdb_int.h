@@ -45,7 +45,7 @@ typedef struct series {
     uint64_t hash;
     uint32_t id;
     uint32_t nlabels;
-    sx_label_t *labels;     /* one malloc: labels then their bytes */
+    sx_label_t *labels;     /* right after the struct, then the label bytes (one malloc) */
     int64_t mint, maxt;     /* over all stored data, ms; mint > maxt when empty */
     head_t head;            /* guarded by the stripe lock of id */
     head_t sealed;          /* head being written to a part by a flush */
@@ -125,7 +125,7 @@ struct sx_tsdb {
     pthread_rwlock_t reg_lock;
     series_t **series;      /* by id */
     uint32_t nseries, seriescap;
-    uint32_t *hslots;       /* hash table of ids+1 by series hash */
+    struct hslot { uint64_t hash; uint32_t id1; } *hslots; /* series hash -> id+1 (0 = free) */
     uint32_t nhslots;
     name_entry_t **names;   /* label name index, open addressing */
     uint32_t nnames_slots, nnames;

@@ -62,7 +62,8 @@ static void zstd_compress(bool with_size, const char *in, size_t len, sx_buf_t *
         /* Stream in pieces so the encoder cannot learn the size. */
         size_t piece = len / 3 + 1;
         while (ib.pos < ib.size) {
-            ZSTD_inBuffer part = {in + ib.pos, ib.size - ib.pos < piece ? ib.size - ib.pos : piece, 0};
+            ZSTD_inBuffer part = {in + ib.pos, ib.size - ib.pos < piece ? ib.size - ib.pos : piece,
+                                  0};
             assert_false(ZSTD_isError(ZSTD_compressStream2(cc, &ob, &part, ZSTD_e_continue)));
             ib.pos += part.pos;
         }
@@ -115,7 +116,16 @@ static void snappy_compress_framed(const char *in, size_t len, sx_buf_t *out)
     }
 }
 
-typedef enum { C_GZIP, C_ZLIB, C_RAW_DEFLATE, C_ZSTD, C_ZSTD_NOSIZE, C_SNAPPY, C_SNAPPY_FRAMED, NCODEC } codec_t;
+typedef enum {
+    C_GZIP,
+    C_ZLIB,
+    C_RAW_DEFLATE,
+    C_ZSTD,
+    C_ZSTD_NOSIZE,
+    C_SNAPPY,
+    C_SNAPPY_FRAMED,
+    NCODEC
+} codec_t;
 
 static const struct {
     const char *encoding;
@@ -133,14 +143,29 @@ static const struct {
 static void compress_with(codec_t c, const char *in, size_t len, sx_buf_t *out)
 {
     switch (c) {
-    case C_GZIP: zlib_compress(31, in, len, out); break;
-    case C_ZLIB: zlib_compress(15, in, len, out); break;
-    case C_RAW_DEFLATE: zlib_compress(-15, in, len, out); break;
-    case C_ZSTD: zstd_compress(true, in, len, out); break;
-    case C_ZSTD_NOSIZE: zstd_compress(false, in, len, out); break;
-    case C_SNAPPY: snappy_compress_block(in, len, out); break;
-    case C_SNAPPY_FRAMED: snappy_compress_framed(in, len, out); break;
-    default: fail();
+    case C_GZIP:
+        zlib_compress(31, in, len, out);
+        break;
+    case C_ZLIB:
+        zlib_compress(15, in, len, out);
+        break;
+    case C_RAW_DEFLATE:
+        zlib_compress(-15, in, len, out);
+        break;
+    case C_ZSTD:
+        zstd_compress(true, in, len, out);
+        break;
+    case C_ZSTD_NOSIZE:
+        zstd_compress(false, in, len, out);
+        break;
+    case C_SNAPPY:
+        snappy_compress_block(in, len, out);
+        break;
+    case C_SNAPPY_FRAMED:
+        snappy_compress_framed(in, len, out);
+        break;
+    default:
+        fail();
     }
 }
 
@@ -237,7 +262,7 @@ static void test_body_stacked_codings_are_undone_in_reverse(void **state)
     char *data = make_data(5000, 7);
     sx_buf_t g = SX_BUF_INIT, gz = SX_BUF_INIT, out = SX_BUF_INIT;
     sx_err_t err;
-    zlib_compress(31, data, 5000, &g);    /* first gzip ... */
+    zlib_compress(31, data, 5000, &g);       /* first gzip ... */
     zstd_compress(false, g.ptr, g.len, &gz); /* ... then zstd */
     assert_int_equal(sx_body_decode("gzip, identity, zstd", gz.ptr, gz.len, 5000, &out, &err), 0);
     assert_int_equal(out.len, 5000);
@@ -471,8 +496,8 @@ static void test_body_snappy_framed_checks_chunks(void **state)
     assert_err_contains(&err, "larger than 65536");
 
     /* A stream of the identifier alone is an empty body. */
-    assert_int_equal(sx_body_decode("snappy", snappy_stream_id, sizeof(snappy_stream_id), 0, &out, &err),
-                     0);
+    assert_int_equal(
+        sx_body_decode("snappy", snappy_stream_id, sizeof(snappy_stream_id), 0, &out, &err), 0);
     assert_int_equal(out.len, 0);
     free(data);
     free(big);

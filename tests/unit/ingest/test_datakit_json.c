@@ -96,12 +96,11 @@ static void test_dk_json_uses_now_without_time_and_precision_with_it(void **stat
 {
     sx_lp_opts_t o = opts_plain();
     o.precision_ns = 1000000;
-    assert_int_equal(
-        decode_opts("[{\"measurement\":\"m\",\"fields\":{\"v\":1}},"
-                    "{\"measurement\":\"m\",\"fields\":{\"v\":2},\"time\":null},"
-                    "{\"measurement\":\"m\",\"fields\":{\"v\":3},\"time\":-1500}]",
-                    &o),
-        0);
+    assert_int_equal(decode_opts("[{\"measurement\":\"m\",\"fields\":{\"v\":1}},"
+                                 "{\"measurement\":\"m\",\"fields\":{\"v\":2},\"time\":null},"
+                                 "{\"measurement\":\"m\",\"fields\":{\"v\":3},\"time\":-1500}]",
+                                 &o),
+                     0);
     assert_int_equal(batch.series[0].samples[0].ts, NOW_MS);
     assert_int_equal(batch.series[1].samples[0].ts, NOW_MS);
     assert_int_equal(batch.series[2].samples[0].ts, -1500);

@@ -157,9 +157,18 @@ static void test_lp_parses_every_field_type(void **state)
 static void test_lp_parses_floats_exactly(void **state)
 {
     static const char *const vals[] = {
-        "0.1",        "12.123",  "-0.64",  "1e-4",  "6.632243e+06", "1.7976931348623157e308",
-        "123456789012345678901234567890", "0.000000000000000000000000001", "3.14159265358979323846",
-        "4.9e-324",   "1E4",     "9007199254740993",
+        "0.1",
+        "12.123",
+        "-0.64",
+        "1e-4",
+        "6.632243e+06",
+        "1.7976931348623157e308",
+        "123456789012345678901234567890",
+        "0.000000000000000000000000001",
+        "3.14159265358979323846",
+        "4.9e-324",
+        "1E4",
+        "9007199254740993",
     };
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         char body[128];
@@ -258,48 +267,48 @@ static void test_lp_accepts_spaces_around_timestamp(void **state)
 static void test_lp_rejects_invalid_lines(void **state)
 {
     static const char *const bad[] = {
-        "cpu",                  /* no fields */
-        "cpu,",                 /* comma then nothing */
-        "cpu, v=1",             /* comma then space */
-        "cpu,host v=1",         /* tag without '=' */
-        "cpu,host= v=1",        /* empty tag value */
-        "cpu,=x v=1",           /* empty tag key */
-        "cpu,a=1,,b=2 v=1",     /* empty tag */
-        "cpu,host=a",           /* tags but no fields */
-        "cpu v",                /* field without '=' */
-        "cpu v=",               /* field without value */
-        "cpu =1",               /* empty field key */
-        "cpu v=1,",             /* trailing comma */
-        "cpu v=abc",            /* unknown value type */
-        "cpu v=1.2.3",          /* bad float */
-        "cpu v=1e",             /* exponent without digits */
-        "cpu v=.",              /* a dot alone */
-        "cpu v=-",              /* a sign alone */
-        "cpu v=NaN",            /* no NaN */
-        "cpu v=-Inf",           /* no infinities */
-        "cpu v=0x10",           /* no hex */
-        "cpu v=1_000",          /* no separators */
-        "cpu v=1e400",          /* float overflow */
+        "cpu",                         /* no fields */
+        "cpu,",                        /* comma then nothing */
+        "cpu, v=1",                    /* comma then space */
+        "cpu,host v=1",                /* tag without '=' */
+        "cpu,host= v=1",               /* empty tag value */
+        "cpu,=x v=1",                  /* empty tag key */
+        "cpu,a=1,,b=2 v=1",            /* empty tag */
+        "cpu,host=a",                  /* tags but no fields */
+        "cpu v",                       /* field without '=' */
+        "cpu v=",                      /* field without value */
+        "cpu =1",                      /* empty field key */
+        "cpu v=1,",                    /* trailing comma */
+        "cpu v=abc",                   /* unknown value type */
+        "cpu v=1.2.3",                 /* bad float */
+        "cpu v=1e",                    /* exponent without digits */
+        "cpu v=.",                     /* a dot alone */
+        "cpu v=-",                     /* a sign alone */
+        "cpu v=NaN",                   /* no NaN */
+        "cpu v=-Inf",                  /* no infinities */
+        "cpu v=0x10",                  /* no hex */
+        "cpu v=1_000",                 /* no separators */
+        "cpu v=1e400",                 /* float overflow */
         "cpu v=9223372036854775808i",  /* int overflow */
         "cpu v=-9223372036854775809i", /* int underflow */
         "cpu v=18446744073709551616u", /* uint overflow */
-        "cpu v=-1u",            /* negative uint */
-        "cpu v=1.5i",           /* float with int suffix */
-        "cpu v=tru",            /* bad bool */
-        "cpu v=\"open",         /* unterminated string */
-        "cpu v=\"a\"b",         /* text after string */
-        "cpu v=1 12a",          /* bad timestamp */
-        "cpu v=1 1-2",          /* bad timestamp */
-        "cpu v=1 -",            /* sign-only timestamp */
+        "cpu v=-1u",                   /* negative uint */
+        "cpu v=1.5i",                  /* float with int suffix */
+        "cpu v=tru",                   /* bad bool */
+        "cpu v=\"open",                /* unterminated string */
+        "cpu v=\"a\"b",                /* text after string */
+        "cpu v=1 12a",                 /* bad timestamp */
+        "cpu v=1 1-2",                 /* bad timestamp */
+        "cpu v=1 -",                   /* sign-only timestamp */
         "cpu v=1 9223372036854775808", /* timestamp overflow */
-        "cpu v=1 1 2",          /* text after timestamp */
-        "cpu v=1\rcpu v=2",     /* lone carriage return */
-        "\tcpu v=1",            /* tab is not leading white space */
-        "cpu\tv=1",             /* tab is not a separator */
-        "cpu,k=a\xff v=1",      /* invalid UTF-8 */
-        "cpu s=\"\xc3\x28\"",   /* invalid UTF-8 in a string */
+        "cpu v=1 1 2",                 /* text after timestamp */
+        "cpu v=1\rcpu v=2",            /* lone carriage return */
+        "\tcpu v=1",                   /* tab is not leading white space */
+        "cpu\tv=1",                    /* tab is not a separator */
+        "cpu,k=a\xff v=1",             /* invalid UTF-8 */
+        "cpu s=\"\xc3\x28\"",          /* invalid UTF-8 in a string */
         "# comment with a tab\t\ncpu v=1",
-        "cpu,a=1,a=2 v=1",      /* duplicate tag key */
+        "cpu,a=1,a=2 v=1", /* duplicate tag key */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t n;
@@ -378,8 +387,8 @@ static void test_lp_precision_parse_accepts_known_units(void **state)
     static const struct {
         const char *s;
         int64_t ns;
-    } cases[] = {{"", 1},           {"n", 1},          {"ns", 1},
-                 {"u", 1000},       {"us", 1000},      {"ms", 1000000},
+    } cases[] = {{"", 1},           {"n", 1},           {"ns", 1},
+                 {"u", 1000},       {"us", 1000},       {"ms", 1000000},
                  {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t mult = 0;
@@ -396,8 +405,7 @@ static void test_lp_precision_parse_accepts_known_units(void **state)
 
 static void test_lp_decode_maps_each_field_to_measurement_underscore_field(void **state)
 {
-    assert_int_equal(decode("cpu,host=a,dc=x user=1.5,sys=2i,up=true,ok=F 1700000000000000000"),
-                     0);
+    assert_int_equal(decode("cpu,host=a,dc=x user=1.5,sys=2i,up=true,ok=F 1700000000000000000"), 0);
     assert_int_equal(batch.nseries, 4);
     assert_int_equal(batch.nsamples, 4);
     assert_string_equal(series_str(0), "cpu_user{dc=\"x\", host=\"a\"}");
@@ -436,7 +444,8 @@ static void test_lp_decode_sanitizes_metric_and_label_names(void **state)
 {
     assert_int_equal(decode("cpu.load-avg,host-name=a,1zone=b,ok_1=c used%=1,rate:x=2"), 0);
     assert_int_equal(batch.nseries, 2);
-    assert_string_equal(series_str(0), "cpu_load_avg_used_{_1zone=\"b\", host_name=\"a\", ok_1=\"c\"}");
+    assert_string_equal(series_str(0),
+                        "cpu_load_avg_used_{_1zone=\"b\", host_name=\"a\", ok_1=\"c\"}");
     /* ':' is valid in metric names. */
     assert_non_null(find_series("cpu_load_avg_rate:x"));
     assert_int_equal(decode("9lives v=1"), 0);
@@ -640,8 +649,8 @@ static void test_datakit_point_fix_dedupes_large_sets_keeping_first(void **state
     }
     sx_lp_field_t fields[2] = {{.key = SX_STR_LIT("k3"), .kind = SX_LP_FLOAT},
                                {.key = SX_STR_LIT("x"), .kind = SX_LP_FLOAT}};
-    sx_lp_point_t pt = {.measurement = SX_STR_LIT("m"), .tags = tags, .ntags = 40,
-                        .fields = fields, .nfields = 2};
+    sx_lp_point_t pt = {
+        .measurement = SX_STR_LIT("m"), .tags = tags, .ntags = 40, .fields = fields, .nfields = 2};
     sx_lp_point_datakit_fix(&pt, &arena);
     assert_int_equal(pt.ntags, 20);
     for (int i = 0; i < 20; i++)

@@ -228,13 +228,13 @@ static void test_remote_write_encodes_published_field_numbers(void **state)
     fixture_t *f = *state;
     /* {__name__="up"} 1.0 @1000, worked out by hand from prompb/types.proto. */
     static const unsigned char want[] = {
-        0x0a, 0x1e,                                                 /* timeseries, 30 bytes */
-        0x0a, 0x0e,                                                 /* labels, 14 bytes */
-        0x0a, 0x08, '_', '_', 'n', 'a', 'm', 'e', '_', '_',         /* name */
-        0x12, 0x02, 'u', 'p',                                       /* value */
-        0x12, 0x0c,                                                 /* samples, 12 bytes */
-        0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x3f,       /* value 1.0 */
-        0x10, 0xe8, 0x07,                                           /* timestamp 1000 */
+        0x0a, 0x1e,                                                /* timeseries, 30 bytes */
+        0x0a, 0x0e,                                                /* labels, 14 bytes */
+        0x0a, 0x08, '_',  '_',  'n',  'a',  'm',  'e',  '_',  '_', /* name */
+        0x12, 0x02, 'u',  'p',                                     /* value */
+        0x12, 0x0c,                                                /* samples, 12 bytes */
+        0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x3f,      /* value 1.0 */
+        0x10, 0xe8, 0x07,                                          /* timestamp 1000 */
     };
     sx_label_t l[] = {lbl("__name__", "up")};
     sx_sample_t smp[] = {{1000, 1.0}};
@@ -248,8 +248,8 @@ static void test_remote_write_round_trips_metadata(void **state)
 {
     fixture_t *f = *state;
     sx_metric_meta_t *m = sx_metric_batch_add_meta(&f->batch);
-    *m = (sx_metric_meta_t){sx_str("http_requests_total"), SX_MT_COUNTER, sx_str("Requests served."),
-                            sx_str("requests")};
+    *m = (sx_metric_meta_t){sx_str("http_requests_total"), SX_MT_COUNTER,
+                            sx_str("Requests served."), sx_str("requests")};
     m = sx_metric_batch_add_meta(&f->batch);
     *m = (sx_metric_meta_t){sx_str("temp"), SX_MT_GAUGE, SX_STR_LIT(""), sx_str("celsius")};
     m = sx_metric_batch_add_meta(&f->batch);
@@ -321,8 +321,8 @@ static void test_remote_write_histogram_without_timestamp_has_ts_zero(void **sta
 static void test_remote_write_preserves_stale_nan_bits(void **state)
 {
     fixture_t *f = *state;
-    const uint64_t patterns[] = {SX_STALE_NAN_BITS, 0x7ff8000000000001ULL, 0xfff8000000000000ULL,
-                                 bits_of(INFINITY), bits_of(-INFINITY), bits_of(-0.0),
+    const uint64_t patterns[] = {SX_STALE_NAN_BITS,    0x7ff8000000000001ULL, 0xfff8000000000000ULL,
+                                 bits_of(INFINITY),    bits_of(-INFINITY),    bits_of(-0.0),
                                  0x0000000000000001ULL /* smallest subnormal */};
     enum { N = sizeof(patterns) / sizeof(patterns[0]) };
     sx_sample_t smp[N];
@@ -728,7 +728,8 @@ static void test_remote_write_error_names_series_index_and_offset(void **state)
     assert_int_equal(decode(f), SX_EPARSE);
     char want[160];
     snprintf(want, sizeof(want),
-             "series 2: length-delimited field runs past the end of its message at offset %zu", off + 2);
+             "series 2: length-delimited field runs past the end of its message at offset %zu",
+             off + 2);
     assert_string_equal(f->err.msg, want);
 }
 
@@ -752,7 +753,8 @@ static void test_remote_write_rejects_invalid_label_name(void **state)
     fixture_t *f = *state;
     sx_label_t l[] = {lbl("__name__", "up"), lbl("bad-name", "x")};
     assert_int_equal(decode_labels(f, l, 2), SX_EBADLABEL);
-    assert_string_equal(f->err.msg, "series 1 (up{bad-name=\"x\"}): invalid label name \"bad-name\"");
+    assert_string_equal(f->err.msg,
+                        "series 1 (up{bad-name=\"x\"}): invalid label name \"bad-name\"");
     sx_label_t l2[] = {lbl("0abc", "x"), lbl("__name__", "up")};
     assert_int_equal(decode_labels(f, l2, 2), SX_EBADLABEL);
     assert_err_contains(f, "invalid label name \"0abc\"");
@@ -805,6 +807,24 @@ static void test_remote_write_rejects_empty_label_value_and_bad_utf8(void **stat
     assert_err_contains(f, "not valid UTF-8");
 }
 
+static void test_remote_write_skips_label_checks_when_asked(void **state)
+{
+    fixture_t *f = *state;
+    sx_label_t l[] = {lbl("__name__", "up"), lbl("job", "x"), lbl("job", "y")};
+    assert_int_equal(decode_labels(f, l, 3), SX_EBADLABEL);
+    sx_metric_batch_init(&f->batch, &f->arena);
+    f->batch.labels_unchecked = true;
+    assert_int_equal(sx_remote_write_decode(f->buf.ptr, f->buf.len, &f->batch, &f->err), 0);
+    assert_int_equal(f->batch.nseries, 2);
+    assert_int_equal(f->batch.series[1].nlabels, 3);
+    assert_int_equal(f->batch.nsamples, 2);
+    /* Framing errors are still errors. */
+    sx_buf_append(&f->buf, "\x0a\x05", 2);
+    sx_metric_batch_init(&f->batch, &f->arena);
+    f->batch.labels_unchecked = true;
+    assert_int_equal(sx_remote_write_decode(f->buf.ptr, f->buf.len, &f->batch, &f->err), SX_EPARSE);
+}
+
 static void test_remote_write_error_cuts_long_label_sets(void **state)
 {
     fixture_t *f = *state;
@@ -843,7 +863,8 @@ static void test_remote_write_round_trips_many_series(void **state)
         labels[2 * i + 1] = lbl("i", names[i]);
         for (int j = 0; j < 3; j++)
             smp[3 * i + j] = (sx_sample_t){(int64_t)i * 1000 + j, i * 0.5 + j};
-        *sx_metric_batch_add(&f->batch) = (sx_series_in_t){&labels[2 * i], 2, &smp[3 * i], 3, NULL, 0};
+        *sx_metric_batch_add(&f->batch) =
+            (sx_series_in_t){&labels[2 * i], 2, &smp[3 * i], 3, NULL, 0};
     }
     sx_remote_write_encode(&f->batch, &f->buf);
     assert_int_equal(decode(f), 0);
@@ -895,6 +916,7 @@ int main(void)
         T(test_remote_write_rejects_duplicate_labels),
         T(test_remote_write_rejects_missing_metric_name),
         T(test_remote_write_rejects_empty_label_value_and_bad_utf8),
+        T(test_remote_write_skips_label_checks_when_asked),
         T(test_remote_write_error_cuts_long_label_sets),
         T(test_remote_write_rejects_invalid_utf8_in_metadata),
         T(test_remote_write_round_trips_many_series),
