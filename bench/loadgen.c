@@ -1126,10 +1126,13 @@ typedef struct sender {
 static void note_error(const opts_t *o, uint32_t shard, const char *what, const resp_t *r)
 {
     uint64_t n = atomic_fetch_add(&g_errors, 1) + 1;
+    size_t len = r ? r->len : 0;
+    while (len && (r->body[len - 1] == '\n' || r->body[len - 1] == '\r'))
+        len--;
     pthread_mutex_lock(&g_err_lock);
     if (n <= 3 || n == o->max_errors)
-        fprintf(stderr, "sx-loadgen: shard %u: %s%s%.*s\n", shard, what, r && r->len ? ": " : "",
-                r ? (int)r->len : 0, r ? r->body : "");
+        fprintf(stderr, "sx-loadgen: shard %u: %s%s%.*s\n", shard, what, len ? ": " : "",
+                (int)len, r ? r->body : "");
     if (n >= o->max_errors && !atomic_load(&g_stop)) {
         fprintf(stderr, "sx-loadgen: %" PRIu64 " failed requests, aborting\n", n);
         atomic_store(&g_stop, true);

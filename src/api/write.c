@@ -109,14 +109,13 @@ static void on_remote_write(sx_req_t *req, void *arg)
     const char *data = req->body.ptr;
     size_t len = req->body.len;
     int rc = 0;
-    if (ce && strcasecmp(ce, "snappy") != 0 && strcasecmp(ce, "identity") != 0) {
+    if (ce && strcasecmp(ce, "identity") != 0) {
+        /* Any declared encoding, snappy included (block or framed). */
         rc = sx_body_decode(ce, data, len, req->max_body, &plain, &err);
     } else if (len && sx_snappy_block_looks_valid(data, len)) {
-        /* Remote write bodies are snappy blocks, with or without the
-         * header saying so. */
+        /* Remote write bodies are snappy blocks even when no header says
+         * so. */
         rc = sx_snappy_block_decode(data, len, req->max_body, &plain, &err);
-    } else if (ce && strcasecmp(ce, "snappy") == 0 && len) {
-        rc = sx_err_set(&err, SX_EPARSE, "cannot decompress snappy body: corrupt input");
     } else {
         sx_buf_append(&plain, data, len); /* uncompressed protobuf */
     }

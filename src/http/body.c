@@ -279,12 +279,13 @@ static int snappy_block(const char *codec, const char *in, size_t len, sink_t *k
     size_t n;
     if (snappy_uncompressed_length(in, len, &n) != SNAPPY_OK)
         return corrupt(err, codec, "invalid length header");
+    /* An impossible claim is corruption (400), not a large body (413). */
+    if (!snappy_claim_possible(n, len))
+        return corrupt(err, codec, "claimed length is impossible for the input size");
     if (n > k->limit - produced(k))
         return sx_err_set(err, SX_ETOOLARGE,
                           "%s body would decompress to %zu bytes, over the limit of %zu bytes",
                           codec, n, k->limit);
-    if (!snappy_claim_possible(n, len))
-        return corrupt(err, codec, "claimed length is impossible for the input size");
     char dummy;
     char *dst = &dummy;
     if (n) {

@@ -18,8 +18,9 @@
 
 /* Decode an uncompressed prompb.WriteRequest: timeseries (labels, samples,
  * native histograms kept as opaque blobs) and metric metadata. Validates
- * labels (sx_labels_validate) and rejects NaN-free? no: values may be any
- * float, stale markers included. Errors name the series index and labels. */
+ * labels (sx_labels_validate) unless out->labels_unchecked is set. Values
+ * may be any float and keep their bits (stale markers included). Errors
+ * name the series index and labels. */
 int sx_remote_write_decode(const char *buf, size_t len, sx_metric_batch_t *out, sx_err_t *err);
 
 /* Encode a batch as an uncompressed prompb.WriteRequest (appends to out).

@@ -33,17 +33,20 @@
  *   values := byte(mode | k << 2 | flag << 7) ...
  *     mode 0 const:    flag 0: k <= 22 and uvarint zz(i), every value is
  *                      (double)i / 10^k; flag 1 (k = 0): 8 raw bytes LE
- *          1 decimal:  ints(i) with every value (double)i / 10^k; flag 1:
+ *          1 decimal:  ints(i), every value (double)i / 10^k; flag 1:
  *                      uvarint count, then per exception uvarint gap (first
  *                      position, then distance to the previous one) and the
  *                      value's 8 raw bytes LE, which replace the decoded one
- *          3 near:     as decimal, then ints(c) after the integers: each
- *                      value's bits are those of (double)i / 10^k plus c
- *                      (ulp corrections for sums that drifted off decimals)
  *          2 xor:      Gorilla XOR bit stream, MSB first, to the end of the
  *                      block: 64 raw bits, then per value '0' (repeat),
  *                      '10' + bits in the previous window, or '11' + 5 bits
- *                      leading zeros + 6 bits (width-1) + width bits. */
+ *                      leading zeros + 6 bits (width-1) + width bits.
+ *          3 near:     as decimal, then ints(c) after the integers: each
+ *                      value's bits are those of (double)i / 10^k plus c
+ *                      (ulp corrections for float sums that drifted off
+ *                      short decimals); exceptions as in mode 1.
+ * The block's first byte is the format version; a new version gets a new
+ * tag, and decoders refuse tags they do not know. */
 #include "encoding.h"
 
 #include <stdlib.h>
@@ -1221,6 +1224,8 @@ static int read_header(const uint8_t **pp, const uint8_t *end, size_t *n, sx_err
 
 int sx_chunk_count(const char *p, size_t len, size_t *n)
 {
+    if (len == 0)
+        return SX_ECORRUPT; /* and p may be NULL */
     const uint8_t *s = (const uint8_t *)p;
     return read_header(&s, s + len, n, NULL);
 }
@@ -1228,6 +1233,8 @@ int sx_chunk_count(const char *p, size_t len, size_t *n)
 int sx_chunk_decode(const char *src, size_t len, int64_t *ts, double *v, size_t cap, size_t *n_out,
                     sx_err_t *err)
 {
+    if (len == 0)
+        return sx_err_set(err, SX_ECORRUPT, "empty block"); /* and src may be NULL */
     const uint8_t *p = (const uint8_t *)src, *end = p + len;
     size_t n;
     int rc = read_header(&p, end, &n, err);

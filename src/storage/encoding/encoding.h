@@ -56,9 +56,12 @@ void sx_varint_append(sx_buf_t *b, int64_t v);
 /* Append one self-describing block holding n samples to out (may
  * reallocate out). ts must be strictly ascending (ms since the epoch, any
  * int64); v may hold any bit patterns. The encoder tries several timestamp
- * and value representations (delta, delta-of-delta, linear, decimal scaling
- * with exceptions, XOR, constant) and keeps the smallest; its output is
- * byte-aligned so a column of blocks still compresses with zstd.
+ * and value representations (delta, delta-of-delta or linear residuals,
+ * packed, sparse, run-length or varint; values as scaled decimals with
+ * exceptions, near decimals with ulp corrections, Gorilla XOR, or a
+ * constant) and keeps the smallest; its output is
+ * byte-aligned so a column of blocks still compresses with zstd. Takes
+ * about 43 bytes of scratch heap per sample for the call; aborts on OOM.
  * Returns 0; SX_EINVAL if n > SX_CHUNK_MAX_SAMPLES or ts is not strictly
  * ascending, in which case out is unchanged. */
 int sx_chunk_encode(const int64_t *ts, const double *v, size_t n, sx_buf_t *out);
@@ -67,7 +70,8 @@ int sx_chunk_encode(const int64_t *ts, const double *v, size_t n, sx_buf_t *out)
  * ts[0..n) and v[0..n), with n stored in *n_out. Returns 0; SX_EINVAL if the
  * block holds more than cap samples; SX_ECORRUPT if the bytes are not a
  * valid block. On error err says why and the arrays hold garbage. Never
- * reads outside p[0..len) or writes past ts[cap-1] and v[cap-1]. */
+ * reads outside p[0..len) or writes past ts[cap-1] and v[cap-1]; needs no
+ * heap except 8 bytes per sample for near-decimal blocks. */
 int sx_chunk_decode(const char *p, size_t len, int64_t *ts, double *v, size_t cap, size_t *n_out,
                     sx_err_t *err);
 

@@ -31,8 +31,8 @@
 
 /* Largest scale a value may move the chunk to; longer decimals go XOR. */
 #define XK_MAX 12
-/* On a '10' value at a scale above this many digits more than the value
- * needs, fall back to an absolute value at its own scale. */
+/* When the chunk's scale is more than this many digits above what a value
+ * needs (one long decimal raised it), restart at the value's own scale. */
 #define XK_SHRINK 4
 /* Consecutive positive deltas before a chunk switches to unsigned fields:
  * long enough that random walks rarely do and switch straight back. */

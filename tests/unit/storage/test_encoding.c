@@ -592,6 +592,8 @@ static void test_chunk_decode_rejects_trailing_bytes_and_bad_tags(void **state)
     char huge[] = {(char)0xc1, (char)0xff, (char)0xff, (char)0xff, 0x7f};
     assert_int_equal(sx_chunk_count(huge, sizeof(huge), &n), SX_ECORRUPT);
     assert_int_equal(sx_chunk_count(huge, 0, &n), SX_ECORRUPT);
+    assert_int_equal(sx_chunk_count(NULL, 0, &n), SX_ECORRUPT);
+    assert_int_equal(sx_chunk_decode(NULL, 0, ts2, v2, 4, &n, &err), SX_ECORRUPT);
     sx_buf_dispose(&b);
 }
 
