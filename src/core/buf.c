@@ -19,7 +19,8 @@ void sx_buf_dispose(sx_buf_t *b)
 
 char *sx_buf_reserve(sx_buf_t *b, size_t n)
 {
-    if (b->cap - b->len < n) {
+    /* Allocate even for n == 0 so the result is never NULL + 0. */
+    if (b->cap - b->len < n || !b->ptr) {
         size_t cap = b->cap ? b->cap * 2 : 256;
         while (cap - b->len < n)
             cap *= 2;
