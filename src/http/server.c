@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../core/file.h"
 #include "../core/log.h"
 #include "../core/time.h"
 #include "body.h"
@@ -82,17 +83,14 @@ typedef struct conn_state {
     int64_t start_ns;
 } conn_state_t;
 
-static char *read_file(const char *path)
+/* A PEM file as a NUL-terminated string (what MHD wants), or NULL. */
+static char *read_pem(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     sx_buf_t b = SX_BUF_INIT;
-    char tmp[8192];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        sx_buf_append(&b, tmp, n);
-    fclose(f);
+    if (sx_file_read_all(path, &b)) {
+        sx_buf_dispose(&b);
+        return NULL;
+    }
     sx_buf_putc(&b, '\0');
     return b.ptr;
 }
@@ -121,8 +119,8 @@ sx_http_t *sx_http_create(const sx_config_t *cfg, sx_err_t *err)
         return NULL;
     }
     if (cfg->tls_cert && *cfg->tls_cert) {
-        h->tls_cert = read_file(cfg->tls_cert);
-        h->tls_key = read_file(cfg->tls_key);
+        h->tls_cert = read_pem(cfg->tls_cert);
+        h->tls_key = read_pem(cfg->tls_key);
         if (!h->tls_cert || !h->tls_key) {
             sx_err_set(err, SX_EIO, "cannot read TLS certificate or key (%s, %s)", cfg->tls_cert,
                        cfg->tls_key);
@@ -130,7 +128,7 @@ sx_http_t *sx_http_create(const sx_config_t *cfg, sx_err_t *err)
             return NULL;
         }
         if (cfg->tls_client_ca && *cfg->tls_client_ca) {
-            h->tls_ca = read_file(cfg->tls_client_ca);
+            h->tls_ca = read_pem(cfg->tls_client_ca);
             if (!h->tls_ca) {
                 sx_err_set(err, SX_EIO, "cannot read client CA file %s", cfg->tls_client_ca);
                 sx_http_destroy(h);

@@ -41,6 +41,33 @@ static inline int64_t sx_zigzag_dec(uint64_t u)
     return (int64_t)((u >> 1) ^ (0 - (u & 1)));
 }
 
+/* Cursor forms for the store's file formats: read at *p (before end),
+ * advance *p and return 0, or return -1 on truncated or overlong input. */
+static inline int sx_uvarint_next(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    size_t n = sx_uvarint_get((const char *)*p, (size_t)(end - *p), v);
+    if (!n)
+        return -1;
+    *p += n;
+    return 0;
+}
+
+static inline int sx_varint_next(const unsigned char **p, const unsigned char *end, int64_t *v)
+{
+    uint64_t u;
+    if (sx_uvarint_next(p, end, &u))
+        return -1;
+    *v = sx_zigzag_dec(u);
+    return 0;
+}
+
+/* Little-endian u32 at p. */
+static inline uint32_t sx_le32(const void *p)
+{
+    const unsigned char *b = p;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
 /* Signed (zigzag) varints; same contracts as the unsigned ones. */
 size_t sx_varint_put(char *p, int64_t v);
 size_t sx_varint_get(const char *p, size_t len, int64_t *v);

@@ -125,8 +125,7 @@ int sx_tsdb__part_writer_add(part_writer_t *pw, uint32_t id, const int64_t *ts, 
         sx_buf_put_uvarint(&pw->raw, nh);
         int64_t prev = 0;
         for (size_t i = 0; i < nh; i++) {
-            int64_t d = h[i].ts - prev;
-            sx_buf_put_uvarint(&pw->raw, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+            sx_varint_append(&pw->raw, h[i].ts - prev);
             prev = h[i].ts;
             sx_buf_put_uvarint(&pw->raw, h[i].len);
             sx_buf_append(&pw->raw, h[i].blob, h[i].len);
@@ -155,11 +154,6 @@ static int cmp_ps(const void *a, const void *b)
 {
     uint32_t x = ((const part_series_t *)a)->id, y = ((const part_series_t *)b)->id;
     return (x > y) - (x < y);
-}
-
-static void put_zz(sx_buf_t *b, int64_t v)
-{
-    sx_buf_put_uvarint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
 void sx_tsdb__part_writer_abort(part_writer_t *pw)
@@ -195,8 +189,8 @@ part_t *sx_tsdb__part_writer_finish(part_writer_t *pw, sx_err_t *err)
         sx_buf_put_uvarint(&idx, e->flen);
         sx_buf_put_uvarint(&idx, e->hlen);
         sx_buf_put_uvarint(&idx, e->n);
-        put_zz(&idx, e->mint);
-        put_zz(&idx, e->maxt - e->mint);
+        sx_varint_append(&idx, e->mint);
+        sx_varint_append(&idx, e->maxt - e->mint);
     }
     sx_buf_put_uvarint(&idx, pw->nblocks);
     for (size_t i = 0; i < pw->nblocks; i++) {
@@ -241,29 +235,6 @@ part_t *sx_tsdb__part_writer_finish(part_writer_t *pw, sx_err_t *err)
     return p;
 }
 
-static int get_uv(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        unsigned char c = *(*p)++;
-        x |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int get_zz(const unsigned char **p, const unsigned char *end, int64_t *v)
-{
-    uint64_t u;
-    if (get_uv(p, end, &u))
-        return -1;
-    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-    return 0;
-}
-
 static int pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
     char *p = buf;
@@ -295,13 +266,8 @@ part_t *sx_tsdb__part_open(const char *path, int64_t day, uint32_t seq, sx_err_t
     if (st.st_size < 32 || pread_full(fd, footer, 24, (uint64_t)st.st_size - 24) ||
         memcmp(footer + 16, END_MAGIC, 8) != 0)
         goto corrupt;
-    uint64_t ioff = 0;
-    for (int i = 7; i >= 0; i--)
-        ioff = ioff << 8 | footer[i];
-    uint32_t ilen = (uint32_t)footer[8] | (uint32_t)footer[9] << 8 | (uint32_t)footer[10] << 16 |
-                    (uint32_t)footer[11] << 24;
-    uint32_t icrc = (uint32_t)footer[12] | (uint32_t)footer[13] << 8 | (uint32_t)footer[14] << 16 |
-                    (uint32_t)footer[15] << 24;
+    uint64_t ioff = (uint64_t)sx_le32(footer) | (uint64_t)sx_le32(footer + 4) << 32;
+    uint32_t ilen = sx_le32(footer + 8), icrc = sx_le32(footer + 12);
     if (ioff + ilen + 24 != (uint64_t)st.st_size)
         goto corrupt;
     sx_buf_reserve(&comp, ilen);
@@ -313,7 +279,7 @@ part_t *sx_tsdb__part_open(const char *path, int64_t day, uint32_t seq, sx_err_t
         goto corrupt;
     const unsigned char *q = (const unsigned char *)idx.ptr, *end = q + idx.len;
     uint64_t ns, nb, v;
-    if (get_uv(&q, end, &ns) || ns > idx.len)
+    if (sx_uvarint_next(&q, end, &ns) || ns > idx.len)
         goto corrupt;
     p = sx_xcalloc(1, sizeof(*p));
     p->series = sx_xcalloc(ns ? ns : 1, sizeof(part_series_t));
@@ -324,14 +290,14 @@ part_t *sx_tsdb__part_open(const char *path, int64_t day, uint32_t seq, sx_err_t
     for (uint64_t i = 0; i < ns; i++) {
         part_series_t *e = &p->series[i];
         int64_t span;
-        if (get_uv(&q, end, &v))
+        if (sx_uvarint_next(&q, end, &v))
             goto corrupt;
         e->id = prev + (uint32_t)v;
         prev = e->id;
         uint64_t b, o, fl, hl, n;
-        if (get_uv(&q, end, &b) || get_uv(&q, end, &o) || get_uv(&q, end, &fl) ||
-            get_uv(&q, end, &hl) || get_uv(&q, end, &n) || get_zz(&q, end, &e->mint) ||
-            get_zz(&q, end, &span))
+        if (sx_uvarint_next(&q, end, &b) || sx_uvarint_next(&q, end, &o) || sx_uvarint_next(&q, end, &fl) ||
+            sx_uvarint_next(&q, end, &hl) || sx_uvarint_next(&q, end, &n) || sx_varint_next(&q, end, &e->mint) ||
+            sx_varint_next(&q, end, &span))
             goto corrupt;
         e->block = (uint32_t)b;
         e->off = (uint32_t)o;
@@ -344,13 +310,13 @@ part_t *sx_tsdb__part_open(const char *path, int64_t day, uint32_t seq, sx_err_t
         if (e->maxt > p->maxt)
             p->maxt = e->maxt;
     }
-    if (get_uv(&q, end, &nb) || nb > idx.len)
+    if (sx_uvarint_next(&q, end, &nb) || nb > idx.len)
         goto corrupt;
     p->blocks = sx_xcalloc(nb ? nb : 1, sizeof(part_block_t));
     p->nblocks = (uint32_t)nb;
     for (uint64_t i = 0; i < nb; i++) {
         uint64_t o, c, r;
-        if (get_uv(&q, end, &o) || get_uv(&q, end, &c) || get_uv(&q, end, &r) || o + c > ioff)
+        if (sx_uvarint_next(&q, end, &o) || sx_uvarint_next(&q, end, &c) || sx_uvarint_next(&q, end, &r) || o + c > ioff)
             goto corrupt;
         p->blocks[i] = (part_block_t){o, (uint32_t)c, (uint32_t)r};
     }
@@ -498,13 +464,13 @@ int sx_tsdb__part_read(part_t *p, uint32_t id, int64_t mint, int64_t maxt, sampl
     if (e->hlen && hout) {
         const unsigned char *q = (const unsigned char *)data + e->off + e->flen, *end = q + e->hlen;
         uint64_t cnt;
-        if (get_uv(&q, end, &cnt))
+        if (sx_uvarint_next(&q, end, &cnt))
             return sx_err_set(err, SX_ECORRUPT, "part %s: bad histogram section", p->path);
         int64_t prev = 0;
         for (uint64_t i = 0; i < cnt; i++) {
             int64_t d;
             uint64_t len;
-            if (get_zz(&q, end, &d) || get_uv(&q, end, &len) || len > (uint64_t)(end - q))
+            if (sx_varint_next(&q, end, &d) || sx_uvarint_next(&q, end, &len) || len > (uint64_t)(end - q))
                 return sx_err_set(err, SX_ECORRUPT, "part %s: bad histogram section", p->path);
             int64_t ts = prev + d;
             prev = ts;

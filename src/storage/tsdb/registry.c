@@ -23,6 +23,8 @@ uint64_t sx_tsdb__labels_hash(const sx_label_t *labels, uint32_t n)
     size_t total = 0;
     for (uint32_t i = 0; i < n; i++)
         total += labels[i].name.len + labels[i].value.len + 2;
+    if (total == 0)
+        return sx_hash64("", 0);
     if (total > sizeof(stack))
         buf = sx_xmalloc(total);
     char *p = buf;
@@ -310,9 +312,7 @@ static void wrap_record(sx_buf_t *out, const sx_buf_t *entries)
         sx_buf_putc(&comp, 0);
         sx_buf_append(&comp, entries->ptr, entries->len);
     }
-    sx_buf_put_u32le(out, (uint32_t)comp.len);
-    sx_buf_put_u32le(out, sx_crc32c(0, comp.ptr, comp.len));
-    sx_buf_append(out, comp.ptr, comp.len);
+    sx_wal_frame_append(out, comp.ptr, comp.len);
     sx_buf_dispose(&comp);
 }
 
@@ -430,20 +430,6 @@ int sx_tsdb__series_resolve(sx_tsdb_t *db, const sx_metric_batch_t *b, const uin
     return rc;
 }
 
-static int get_uvarint(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        unsigned char c = *(*p)++;
-        x |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Load series.log into the registry. A torn tail (crash mid-append) is cut
  * off: those series were never referenced by an acknowledged write. */
 int sx_tsdb__series_log_load(sx_tsdb_t *db, sx_err_t *err)
@@ -453,41 +439,39 @@ int sx_tsdb__series_log_load(sx_tsdb_t *db, sx_err_t *err)
     int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return sx_err_set(err, SX_EIO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    fstat(fd, &st);
-    size_t size = (size_t)st.st_size, got = 0;
-    char *data = sx_xmalloc(size ? size : 1);
-    while (got < size) {
-        ssize_t r = pread(fd, data + got, size - got, (off_t)got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
+    sx_buf_t file = SX_BUF_INIT;
+    int rrc = sx_file_read_all(path, &file);
+    if (rrc) {
+        close(fd);
+        sx_buf_dispose(&file);
+        return sx_err_set(err, SX_EIO, "cannot read %s: %s", path, strerror(-rrc));
     }
-    size_t off = 0;
+    const char *data = file.ptr;
+    size_t got = file.len, off = 0;
     sx_label_t *labels = NULL;
     uint32_t lcap = 0;
     sx_buf_t plain = SX_BUF_INIT;
-    while (off + 8 <= got) {
-        const unsigned char *h = (const unsigned char *)data + off;
-        uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
-        uint32_t crc = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
-        if (len == 0 || off + 8 + len > got || sx_crc32c(0, data + off + 8, len) != crc)
+    for (;;) {
+        const char *payload;
+        uint32_t len;
+        size_t fl = sx_wal_frame_parse(data + off, got - off, &payload, &len);
+        if (!fl || len == 0)
             break;
-        const unsigned char *p = h + 9, *end = h + 8 + len;
-        if (h[8] == 1) {
+        const unsigned char *p = (const unsigned char *)payload + 1, *end = p + len - 1;
+        if (payload[0] == 1) {
             sx_err_t zerr;
             sx_buf_clear(&plain);
             if (sx_zstd_decompress(p, (size_t)(end - p), 1u << 30, &plain, &zerr))
                 break;
             p = (const unsigned char *)plain.ptr;
             end = p + plain.len;
-        } else if (h[8] != 0) {
+        } else if (payload[0] != 0) {
             break;
         }
         bool ok = true;
         while (p < end && ok) {
             uint64_t id, n;
-            if (get_uvarint(&p, end, &id) || get_uvarint(&p, end, &n) || n > 100000 ||
+            if (sx_uvarint_next(&p, end, &id) || sx_uvarint_next(&p, end, &n) || n > 100000 ||
                 id > UINT32_MAX - 2) {
                 ok = false;
                 break;
@@ -498,12 +482,12 @@ int sx_tsdb__series_log_load(sx_tsdb_t *db, sx_err_t *err)
             }
             for (uint64_t i = 0; i < n && ok; i++) {
                 uint64_t l;
-                ok = get_uvarint(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
+                ok = sx_uvarint_next(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
                 if (!ok)
                     break;
                 labels[i].name = (sx_str_t){(const char *)p, l};
                 p += l;
-                ok = get_uvarint(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
+                ok = sx_uvarint_next(&p, end, &l) == 0 && l <= (uint64_t)(end - p);
                 if (!ok)
                     break;
                 labels[i].value = (sx_str_t){(const char *)p, l};
@@ -514,11 +498,11 @@ int sx_tsdb__series_log_load(sx_tsdb_t *db, sx_err_t *err)
         }
         if (!ok)
             break;
-        off += 8 + len;
+        off += fl;
     }
     sx_buf_dispose(&plain);
     free(labels);
-    free(data);
+    sx_buf_dispose(&file);
     if (off != got) {
         sx_log_warn("tsdb", "%s: cutting %zu bytes of torn tail", path, got - off);
         if (ftruncate(fd, (off_t)off) != 0) {

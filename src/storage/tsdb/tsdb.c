@@ -140,25 +140,6 @@ static int load_parts(sx_tsdb_t *db, sx_err_t *err)
 
 /* ---- WAL records ---- */
 
-static int get_uv(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        unsigned char c = *(*p)++;
-        x |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static void put_zz(sx_buf_t *b, int64_t v)
-{
-    sx_buf_put_uvarint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
 static void put_str(sx_buf_t *b, sx_str_t s)
 {
     sx_buf_put_uvarint(b, s.len);
@@ -234,16 +215,8 @@ static void meta_snapshot_load(sx_tsdb_t *db)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/metadata.snap", db->dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
     sx_buf_t m = SX_BUF_INIT;
-    char tmp[8192];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        sx_buf_append(&m, tmp, n);
-    fclose(f);
-    if (m.len)
+    if (sx_file_read_all(path, &m) == 0 && m.len)
         replay_record(db, m.ptr, m.len);
     sx_buf_dispose(&m);
 }
@@ -256,16 +229,16 @@ static int replay_record(void *ctx, const char *data, size_t len)
         return 0;
     int type = *p++;
     uint64_t n;
-    if (get_uv(&p, end, &n))
+    if (sx_uvarint_next(&p, end, &n))
         goto bad;
     if (type == REC_META) {
         for (uint64_t i = 0; i < n; i++) {
             uint64_t l[3], t;
             sx_str_t s[3];
             for (int k = 0; k < 3; k++) {
-                if (k == 1 && get_uv(&p, end, &t))
+                if (k == 1 && sx_uvarint_next(&p, end, &t))
                     goto bad;
-                if (get_uv(&p, end, &l[k]) || l[k] > (uint64_t)(end - p))
+                if (sx_uvarint_next(&p, end, &l[k]) || l[k] > (uint64_t)(end - p))
                     goto bad;
                 s[k] = (sx_str_t){(const char *)p, l[k]};
                 p += l[k];
@@ -280,15 +253,15 @@ static int replay_record(void *ctx, const char *data, size_t len)
         goto bad;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t id, ns, nh;
-        if (get_uv(&p, end, &id) || get_uv(&p, end, &ns))
+        if (sx_uvarint_next(&p, end, &id) || sx_uvarint_next(&p, end, &ns))
             goto bad;
         series_t *s = id < db->nseries ? db->series[id] : NULL;
         int64_t ts = 0;
         for (uint64_t k = 0; k < ns; k++) {
             uint64_t d;
-            if (get_uv(&p, end, &d) || end - p < 8)
+            if (sx_uvarint_next(&p, end, &d) || end - p < 8)
                 goto bad;
-            ts += (int64_t)(d >> 1) ^ -(int64_t)(d & 1);
+            ts += sx_zigzag_dec(d);
             uint64_t bits = 0;
             for (int b = 7; b >= 0; b--)
                 bits = bits << 8 | p[b];
@@ -300,13 +273,13 @@ static int replay_record(void *ctx, const char *data, size_t len)
                 db->head_samples++;
             }
         }
-        if (get_uv(&p, end, &nh))
+        if (sx_uvarint_next(&p, end, &nh))
             goto bad;
         for (uint64_t k = 0; k < nh; k++) {
             uint64_t d, l;
-            if (get_uv(&p, end, &d) || get_uv(&p, end, &l) || l > (uint64_t)(end - p))
+            if (sx_uvarint_next(&p, end, &d) || sx_uvarint_next(&p, end, &l) || l > (uint64_t)(end - p))
                 goto bad;
-            int64_t hts = (int64_t)(d >> 1) ^ -(int64_t)(d & 1);
+            int64_t hts = sx_zigzag_dec(d);
             if (s) {
                 sx_tsdb__head_append_hist(&s->head, hts, (const char *)p, (uint32_t)l);
                 series_extend(s, hts, hts);
@@ -463,13 +436,8 @@ int sx_tsdb_append(sx_tsdb_t *db, const sx_metric_batch_t *b, sx_append_result_t
                 ts = si->samples[k].ts;
                 v = si->samples[k].v;
             }
-            uint64_t d = ((uint64_t)(ts - prev) << 1) ^ (uint64_t)((ts - prev) >> 63);
+            p += sx_uvarint_put(p, sx_zigzag_enc(ts - prev));
             prev = ts;
-            while (d >= 0x80) {
-                *p++ = (char)(d | 0x80);
-                d >>= 7;
-            }
-            *p++ = (char)d;
             uint64_t bits;
             memcpy(&bits, &v, 8);
             for (int bb = 0; bb < 8; bb++)
@@ -484,7 +452,7 @@ int sx_tsdb_append(sx_tsdb_t *db, const sx_metric_batch_t *b, sx_append_result_t
         for (uint32_t k = 0; k < si->nhists; k++) {
             if (si->hists[k].ts < ret_cut)
                 continue;
-            put_zz(&rec, si->hists[k].ts);
+            sx_varint_append(&rec, si->hists[k].ts);
             put_str(&rec, si->hists[k].blob);
         }
     }

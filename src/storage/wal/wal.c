@@ -17,6 +17,7 @@
 #include "../../core/hash.h"
 #include "../../core/log.h"
 #include "../../core/time.h"
+#include "../encoding/encoding.h"
 
 #define MAX_RECORD (1u << 30)
 
@@ -40,47 +41,23 @@ struct sx_wal {
     int64_t fsyncs, fsync_ns;
 };
 
-int sx_write_full(int fd, const void *buf, size_t n)
+void sx_wal_frame_append(sx_buf_t *out, const void *payload, size_t n)
 {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    sx_buf_put_u32le(out, (uint32_t)n);
+    sx_buf_put_u32le(out, sx_crc32c(0, payload, n));
+    sx_buf_append(out, payload, n);
 }
 
-int sx_fsync_dir(const char *dir)
+size_t sx_wal_frame_parse(const char *data, size_t len, const char **payload, uint32_t *plen)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-int sx_mkdir_p(const char *dir)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -errno;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) && errno != EEXIST)
-        return -errno;
-    return 0;
+    if (len < 8)
+        return 0;
+    uint32_t n = sx_le32(data), crc = sx_le32(data + 4);
+    if (n > MAX_RECORD || n > len - 8 || sx_crc32c(0, data + 8, n) != crc)
+        return 0;
+    *payload = data + 8;
+    *plen = n;
+    return 8 + (size_t)n;
 }
 
 static int seg_path(const sx_wal_t *w, uint32_t seg, char *out, size_t n)
@@ -176,11 +153,6 @@ void sx_wal_close(sx_wal_t *w)
     free(w);
 }
 
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int sx_wal_replay(sx_wal_t *w, int (*fn)(void *ctx, const char *p, size_t n), void *ctx)
 {
     uint32_t *segs;
@@ -191,39 +163,28 @@ int sx_wal_replay(sx_wal_t *w, int (*fn)(void *ctx, const char *p, size_t n), vo
             continue;
         char path[4200];
         seg_path(w, segs[i], path, sizeof(path));
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        sx_buf_t data = SX_BUF_INIT;
+        if (sx_file_read_all(path, &data)) {
+            sx_buf_dispose(&data);
             continue;
-        struct stat st;
-        fstat(fd, &st);
-        size_t size = (size_t)st.st_size;
-        char *data = sx_xmalloc(size ? size : 1);
-        size_t got = 0;
-        while (got < size) {
-            ssize_t r = read(fd, data + got, size - got);
-            if (r <= 0)
-                break;
-            got += (size_t)r;
         }
-        close(fd);
-        size_t off = 0, records = 0;
-        while (off + 8 <= got) {
-            uint32_t len = rd32((unsigned char *)data + off);
-            uint32_t crc = rd32((unsigned char *)data + off + 4);
-            if (len > MAX_RECORD || off + 8 + len > got)
+        size_t off = 0, records = 0, got = data.len;
+        for (;;) {
+            const char *payload;
+            uint32_t len;
+            size_t fl = sx_wal_frame_parse(data.ptr + off, got - off, &payload, &len);
+            if (!fl)
                 break;
-            if (sx_crc32c(0, data + off + 8, len) != crc)
-                break;
-            rc = fn(ctx, data + off + 8, len);
+            rc = fn(ctx, payload, len);
             if (rc)
                 break;
-            off += 8 + len;
+            off += fl;
             records++;
         }
         if (rc == 0 && off != got)
             sx_log_warn("wal", "segment %s: ignoring %zu bytes of torn or corrupt tail after %zu records",
                         path, got - off, records);
-        free(data);
+        sx_buf_dispose(&data);
     }
     free(segs);
     return rc;
@@ -253,16 +214,9 @@ int sx_wal_commit(sx_wal_t *w, const void *payload, size_t n, sx_err_t *err)
 {
     if (n > MAX_RECORD)
         return sx_err_set(err, SX_ETOOLARGE, "write-ahead log record of %zu bytes is too large", n);
-    unsigned char hdr[8];
-    uint32_t crc = sx_crc32c(0, payload, n);
-    for (int i = 0; i < 4; i++) {
-        hdr[i] = (unsigned char)(n >> (8 * i));
-        hdr[4 + i] = (unsigned char)(crc >> (8 * i));
-    }
     waiter_t me = {0};
     pthread_mutex_lock(&w->mu);
-    sx_buf_append(&w->pend, hdr, 8);
-    sx_buf_append(&w->pend, payload, n);
+    sx_wal_frame_append(&w->pend, payload, n);
     me.next = w->pend_waiters;
     w->pend_waiters = &me;
     sx_err_t gerr;

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../core/buf.h"
 #include "../../core/error.h"
+#include "../../core/file.h"
 
 typedef struct sx_wal sx_wal_t;
 
@@ -44,11 +46,12 @@ void sx_wal_remove_upto(sx_wal_t *w, uint32_t upto);
 
 void sx_wal_stats(sx_wal_t *w, sx_wal_stats_t *out);
 
-/* Write all of buf to fd at its current end, retrying short writes. Returns
- * 0 or -errno. Shared with the other files that write data. */
-int sx_write_full(int fd, const void *buf, size_t n);
-/* fsync a directory so that renames and creations in it are durable. */
-int sx_fsync_dir(const char *dir);
-int sx_mkdir_p(const char *dir);
+/* Record framing, shared with series.log: [u32 len][u32 crc32c][payload].
+ * Append one framed record to out (may reallocate out). */
+void sx_wal_frame_append(sx_buf_t *out, const void *payload, size_t n);
+/* Parse the frame at data[0..len): set *payload and *plen and return the
+ * frame's whole size, or return 0 if the rest is torn or fails its
+ * checksum (what a crash mid-append leaves). */
+size_t sx_wal_frame_parse(const char *data, size_t len, const char **payload, uint32_t *plen);
 
 #endif
