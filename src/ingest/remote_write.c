@@ -348,23 +348,6 @@ static bool decode_histogram(sx_str_t msg, sx_hist_sample_t *h, fail_t *fl)
     return true;
 }
 
-/* Report invalid labels as `series 3 ({__name__="up", job="x"}): <reason>`.
- * The label rendering is cut short so the reason always fits. */
-static int label_error(const dec_t *d, size_t idx, const sx_series_in_t *s, int rc)
-{
-    if (!d->err)
-        return rc;
-    char reason[sizeof(d->err->msg)];
-    memcpy(reason, d->err->msg, sizeof(reason));
-    const char *ls = sx_labels_format(d->batch->arena, s->labels, s->nlabels);
-    if (!ls)
-        ls = "?";
-    size_t n = strlen(ls);
-    const int max = 300;
-    return sx_err_set(d->err, rc, "series %zu (%.*s%s): %s", idx, max, ls,
-                      n > (size_t)max ? "..." : "", reason);
-}
-
 static int arena_full(const dec_t *d)
 {
     return sx_err_set(d->err, SX_ETOOLARGE, "decoded request exceeds the per-request memory limit");
@@ -466,7 +449,7 @@ static int decode_series(dec_t *d, size_t idx, sx_str_t msg)
     if (!d->batch->labels_unchecked) {
         int rc = sx_labels_validate(s->labels, s->nlabels, d->err);
         if (rc)
-            return label_error(d, idx, s, rc);
+            return sx_labels_err_wrap(d->err, idx, s->labels, s->nlabels);
     }
     d->batch->nsamples += (size_t)is + ih;
     return 0;

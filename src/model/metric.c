@@ -120,6 +120,24 @@ int sx_labels_validate(const sx_label_t *labels, uint32_t n, sx_err_t *err)
     return 0;
 }
 
+int sx_labels_err_wrap(sx_err_t *err, size_t idx, const sx_label_t *labels, uint32_t n)
+{
+    if (!err)
+        return 0;
+    char reason[sizeof(err->msg)];
+    memcpy(reason, err->msg, sizeof(reason));
+    sx_arena_t a;
+    sx_arena_init(&a);
+    const char *ls = sx_labels_format(&a, labels, n);
+    if (!ls)
+        ls = "?";
+    const int max = 300;
+    sx_err_set(err, err->code, "series %zu (%.*s%s): %s", idx, max, ls,
+               strlen(ls) > (size_t)max ? "..." : "", reason);
+    sx_arena_dispose(&a);
+    return err->code;
+}
+
 static int cmp_label(const void *a, const void *b)
 {
     return sx_str_cmp(((const sx_label_t *)a)->name, ((const sx_label_t *)b)->name);

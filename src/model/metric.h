@@ -87,6 +87,11 @@ bool sx_metric_name_valid(sx_str_t name);
  * problem and the series. */
 int sx_labels_validate(const sx_label_t *labels, uint32_t n, sx_err_t *err);
 
+/* Put the series an error is about in front of err's message:
+ * `series 3 ({__name__="up", job="x"}): <reason>`. The label rendering is
+ * cut at 300 bytes so the reason always fits. Returns err's code. */
+int sx_labels_err_wrap(sx_err_t *err, size_t idx, const sx_label_t *labels, uint32_t n);
+
 /* Sort labels by name (stable, for decoders whose input is unordered) and
  * drop empty-valued labels. Returns the new count. Duplicates are kept for
  * sx_labels_validate to report. */

@@ -354,15 +354,8 @@ int sx_tsdb__series_resolve(sx_tsdb_t *db, const sx_metric_batch_t *b, const uin
             if (out[i])
                 continue;
             const sx_series_in_t *si = &b->series[i];
-            int rc = sx_labels_validate(si->labels, si->nlabels, err);
-            if (rc) {
-                sx_arena_t a;
-                sx_arena_init(&a);
-                const char *ls = sx_labels_format(&a, si->labels, si->nlabels);
-                sx_err_wrap(err, "series %zu (%.300s): ", i, ls ? ls : "?");
-                sx_arena_dispose(&a);
-                return rc;
-            }
+            if (sx_labels_validate(si->labels, si->nlabels, err))
+                return sx_labels_err_wrap(err, i, si->labels, si->nlabels);
         }
     }
     pthread_rwlock_wrlock(&db->reg_lock);

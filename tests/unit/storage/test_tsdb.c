@@ -315,6 +315,41 @@ static void test_selector_rejects_bad_input(void **state)
     sx_arena_dispose(&a);
 }
 
+static void test_tsdb_validates_unchecked_labels_of_new_series_only(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t[] = {1000};
+    double v[] = {1};
+    append_ok(db, "good", "a", t, v, 1, NULL);
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_metric_batch_t b;
+    sx_metric_batch_init(&b, &a);
+    b.labels_unchecked = true;
+    int64_t t2[] = {2000};
+    one_series(&b, &a, "good", "a", t2, v, 1);    /* known: not revalidated */
+    one_series(&b, &a, "bad-name", "a", t2, v, 1); /* new and invalid */
+    sx_err_t err;
+    sx_append_result_t r;
+    assert_int_equal(sx_tsdb_append(db, &b, &r, &err), SX_EBADLABEL);
+    assert_non_null(strstr(err.msg, "series 1 (bad-name{job=\"a\"}): invalid metric name"));
+    /* All or nothing: the valid series in the same batch got no sample. */
+    int64_t ots[4];
+    double ov[4];
+    assert_int_equal(read_one(db, "good", INT64_MIN, INT64_MAX, ots, ov, 4), 1);
+    assert_int_equal(count_selected(db, "{job=\"a\"}"), 1);
+    /* A batch of known series only passes without validation. */
+    sx_metric_batch_init(&b, &a);
+    b.labels_unchecked = true;
+    one_series(&b, &a, "good", "a", t2, v, 1);
+    assert_int_equal(sx_tsdb_append(db, &b, &r, &err), 0);
+    assert_int_equal(r.appended, 1);
+    sx_arena_dispose(&a);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
 typedef struct worker_arg {
     sx_tsdb_t *db;
     int idx;
@@ -396,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_tsdb_selects_with_all_matcher_kinds),
         cmocka_unit_test(test_tsdb_label_names_and_values),
         cmocka_unit_test(test_selector_rejects_bad_input),
+        cmocka_unit_test(test_tsdb_validates_unchecked_labels_of_new_series_only),
         cmocka_unit_test(test_tsdb_concurrent_appends_and_flushes_lose_nothing),
         cmocka_unit_test(test_tsdb_compaction_merges_parts),
     };
