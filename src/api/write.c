@@ -109,6 +109,7 @@ static void on_remote_write(sx_req_t *req, void *arg)
     const char *data = req->body.ptr;
     size_t len = req->body.len;
     int rc = 0;
+    bool compressed = true;
     if (ce && strcasecmp(ce, "identity") != 0) {
         /* Any declared encoding, snappy included (block or framed). */
         rc = sx_body_decode(ce, data, len, req->max_body, &plain, &err);
@@ -117,7 +118,7 @@ static void on_remote_write(sx_req_t *req, void *arg)
          * so. */
         rc = sx_snappy_block_decode(data, len, req->max_body, &plain, &err);
     } else {
-        sx_buf_append(&plain, data, len); /* uncompressed protobuf */
+        compressed = false;
     }
     if (rc) {
         if (rc == SX_ETOOLARGE)
@@ -129,7 +130,11 @@ static void on_remote_write(sx_req_t *req, void *arg)
     sx_metric_batch_t b;
     sx_metric_batch_init(&b, &req->arena);
     b.labels_unchecked = true; /* storage validates the series it does not know */
-    rc = sx_remote_write_decode(plain.ptr ? plain.ptr : "", plain.len, &b, &err);
+    if (compressed) {
+        data = plain.len ? plain.ptr : "";
+        len = plain.len;
+    }
+    rc = sx_remote_write_decode(data, len, &b, &err);
     if (rc == 0)
         store(ctx, req, &b, SHAPE_PROM);
     else
