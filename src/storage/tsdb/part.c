@@ -27,6 +27,9 @@
 #define BLOCK_SERIES 256
 #define BLOCK_BYTES (128 * 1024)
 #define ZSTD_LEVEL 3
+/* Largest decompressed block a reader accepts: a block holds whole series
+ * chunks, at most SX_CHUNK_MAX_SAMPLES samples of at most 16 bytes each. */
+#define MAX_BLOCK_RAW ((uint64_t)SX_CHUNK_MAX_SAMPLES * 16 + (1u << 20))
 
 struct part_writer {
     sx_tsdb_t *db;
@@ -303,6 +306,8 @@ part_t *sx_tsdb__part_open(const char *path, int64_t day, uint32_t seq, sx_err_t
         e->off = (uint32_t)o;
         e->flen = (uint32_t)fl;
         e->hlen = (uint32_t)hl;
+        if (n > SX_CHUNK_MAX_SAMPLES)
+            goto corrupt;
         e->n = (uint32_t)n;
         e->maxt = e->mint + span;
         if (e->mint < p->mint)
@@ -316,7 +321,8 @@ part_t *sx_tsdb__part_open(const char *path, int64_t day, uint32_t seq, sx_err_t
     p->nblocks = (uint32_t)nb;
     for (uint64_t i = 0; i < nb; i++) {
         uint64_t o, c, r;
-        if (sx_uvarint_next(&q, end, &o) || sx_uvarint_next(&q, end, &c) || sx_uvarint_next(&q, end, &r) || o + c > ioff)
+        if (sx_uvarint_next(&q, end, &o) || sx_uvarint_next(&q, end, &c) ||
+            sx_uvarint_next(&q, end, &r) || o + c > ioff || r > MAX_BLOCK_RAW)
             goto corrupt;
         p->blocks[i] = (part_block_t){o, (uint32_t)c, (uint32_t)r};
     }

@@ -464,8 +464,11 @@ int sx_tsdb__series_log_load(sx_tsdb_t *db, sx_err_t *err)
         bool ok = true;
         while (p < end && ok) {
             uint64_t id, n;
+            /* Ids are handed out densely, so a record never names an id
+             * past the next free one; a larger id is corruption (and must
+             * not size the series array). */
             if (sx_uvarint_next(&p, end, &id) || sx_uvarint_next(&p, end, &n) || n > 100000 ||
-                id > UINT32_MAX - 2) {
+                id > db->nseries) {
                 ok = false;
                 break;
             }

@@ -569,7 +569,10 @@ static int write_series_days(sx_tsdb_t *db, day_writer_t **dws, size_t *ndw, uin
         part_writer_t *pw = writer_for(db, dws, ndw, day, err);
         if (!pw)
             return err->code;
-        int rc = sx_tsdb__part_writer_add(pw, id, sv->ts + i, sv->v + i, i2 - i, h + j, j2 - j, err);
+        /* No pointer arithmetic on an empty (NULL) side. */
+        int rc = sx_tsdb__part_writer_add(pw, id, i2 > i ? sv->ts + i : NULL,
+                                          i2 > i ? sv->v + i : NULL, i2 - i,
+                                          j2 > j ? h + j : NULL, j2 - j, err);
         if (rc)
             return rc;
         i = i2;
