@@ -926,6 +926,20 @@ static inline void add_exception(const scratch_t *s, size_t i, size_t *ne, size_
     (*ne)++;
 }
 
+/* Store integer x for value i. The first real value also back-fills the
+ * slots of leading exceptions, so residuals stay small. */
+static inline void take_value(const scratch_t *s, size_t i, int64_t x, bool *have, uint64_t *prev)
+{
+    if (!*have) {
+        for (size_t j = 0; j < i; j++)
+            s->xs[j] = (uint64_t)x;
+        *have = true;
+    }
+    *prev = (uint64_t)x;
+    s->xs[i] = *prev;
+    s->exc[i] = 0;
+}
+
 /* Fill s->xs with every value scaled to k. Values that are not decimal at
  * k become exceptions: their slot repeats the neighbouring integer so the
  * residuals stay small. Returns the bytes the exception list costs, with
@@ -948,15 +962,7 @@ static size_t build_dec(const scratch_t *s, size_t n, unsigned k, size_t *nexc)
             }
         }
         if (ok) {
-            if (!have) {
-                /* Back-fill leading exceptions with the first real value. */
-                for (size_t j = 0; j < i; j++)
-                    s->xs[j] = (uint64_t)x;
-                have = true;
-            }
-            prev = (uint64_t)x;
-            s->xs[i] = prev;
-            s->exc[i] = 0;
+            take_value(s, i, x, &have, &prev);
             continue;
         }
         s->xs[i] = prev;
@@ -981,15 +987,8 @@ static size_t build_decc(const double *v, const scratch_t *s, size_t n, unsigned
             int64_t c =
                 (int64_t)(sx_enc__bits(v[i]) - sx_enc__bits((double)x / sx_enc__p10[k]));
             if (c >= -CORR_MAX && c <= CORR_MAX) {
-                if (!have) {
-                    for (size_t j = 0; j < i; j++)
-                        s->xs[j] = (uint64_t)x;
-                    have = true;
-                }
-                prev = (uint64_t)x;
-                s->xs[i] = prev;
+                take_value(s, i, x, &have, &prev);
                 s->cs[i] = (uint64_t)c;
-                s->exc[i] = 0;
                 continue;
             }
         }
