@@ -44,6 +44,7 @@ typedef struct opts {
     int64_t start_ms;        /* timestamp of step 0; 0 means now - T * interval */
     uint64_t seed;
     bool aligned;            /* every host scrapes at the same instant */
+    bool histograms;         /* add the opt-in histogram families */
     bool dry_run;            /* encode only, send nothing */
     bool plain_snappy;       /* compress every request instead of patching templates */
     bool verify;             /* check every patched request against a fresh encoding */
@@ -93,12 +94,15 @@ enum kind {
     K_WALK,    /* n += U(-step, step), kept in [lo, hi] */
     K_NOISE,   /* n = U(lo, hi) every scrape (durations) */
     K_CLOCK,   /* n += interval in microseconds, +-1 ms */
+    K_BUCKET,  /* cumulative histogram bucket: a share of a total shared by the histogram */
 };
 
 /* Label dimensions a family is spread over on each host. */
 enum dim {
     D_NONE, D_CPU_MODE, D_CPU, D_CPU_GUEST, D_NETDEV, D_DISK, D_FS,
     D_COLLECTOR, D_QUANTILE, D_HWMON, D_UNAME, D_BUILD,
+    D_HANDLER,    /* handler (histogram _sum and _count) */
+    D_HANDLER_LE, /* handler x le (histogram _bucket) */
 };
 
 typedef struct family {
@@ -136,6 +140,15 @@ static const char *const collectors[] = {
     "netdev", "netstat", "sockstat", "stat", "vmstat"};
 static const char *const quantiles[] = {"0", "0.25", "0.5", "0.75", "1"};
 static const char *const hwmon_sensors[] = {"temp1", "temp2", "temp3", "temp4"};
+static const char *const handlers[] = {"/api/v1/query", "/api/v1/query_range",
+                                       "/api/v1/series", "/metrics"};
+static const char *const les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+                                  "0.5", "1", "2.5", "5", "10", "+Inf"};
+/* Share of the observations at or below each le, in permille. Handler h
+ * uses the row shifted by h % 2 buckets (slower handlers), and +Inf is
+ * always 1000, so buckets are cumulative and _count equals the +Inf bucket. */
+static const int64_t le_permille[] = {30, 80, 200, 380, 560, 760, 880, 945, 985, 995, 999, 1000};
+#define NLE (sizeof(les) / sizeof(les[0]))
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -290,6 +303,28 @@ static const family_t families[] = {
     {"scrape_series_added", D_NONE, K_CONST, 0, 1, 0, 0, 0},
 };
 
+/* With --histograms, each host also has a classic histogram, as an
+ * instrumented HTTP server exports it (for histogram_quantile in the query
+ * benchmark). They come after the families above, so hosts keep those
+ * series, labels and starting values. */
+static const family_t hist_families[] = {
+    {"http_request_duration_seconds_bucket", D_HANDLER_LE, K_BUCKET, 0, 1, 10000, 9000000, 300},
+    {"http_request_duration_seconds_sum", D_HANDLER, K_COUNTER, 3, 0, 100000, 900000000, 60000},
+    {"http_request_duration_seconds_count", D_HANDLER, K_BUCKET, 0, 1, 10000, 9000000, 300},
+};
+
+/* Family f of a host: the node_exporter ones, then with --histograms the
+ * histogram ones. */
+static size_t family_count(bool histograms)
+{
+    return NELEM(families) + (histograms ? NELEM(hist_families) : 0);
+}
+
+static const family_t *family_at(size_t f)
+{
+    return f < NELEM(families) ? &families[f] : &hist_families[f - NELEM(families)];
+}
+
 static const double pow10_tab[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
 /* Number of label combinations (series) a dimension yields on one host. */
@@ -305,6 +340,8 @@ static uint32_t dim_count(int dim)
     case D_COLLECTOR: return NELEM(collectors);
     case D_QUANTILE: return NELEM(quantiles);
     case D_HWMON: return NELEM(hwmon_sensors);
+    case D_HANDLER: return NELEM(handlers);
+    case D_HANDLER_LE: return NELEM(handlers) * NLE;
     default: return 1;
     }
 }
@@ -353,6 +390,13 @@ static void dim_labels(int dim, uint32_t idx, label_t *ls, uint32_t *n)
         ls[(*n)++] = (label_t){"chip", "platform_coretemp_0"};
         ls[(*n)++] = (label_t){"sensor", hwmon_sensors[idx]};
         break;
+    case D_HANDLER:
+        ls[(*n)++] = (label_t){"handler", handlers[idx]};
+        break;
+    case D_HANDLER_LE:
+        ls[(*n)++] = (label_t){"handler", handlers[idx / NLE]};
+        ls[(*n)++] = (label_t){"le", les[idx % NLE]};
+        break;
     case D_UNAME:
         ls[(*n)++] = (label_t){"domainname", "(none)"};
         ls[(*n)++] = (label_t){"machine", "x86_64"};
@@ -381,7 +425,7 @@ typedef struct series {
     uint8_t dec;
     uint16_t mul;
     int64_t n;         /* current value in units */
-    int64_t lo, hi;    /* walk and noise bounds */
+    int64_t lo, hi;    /* walk and noise bounds; K_BUCKET: hi is the share in permille */
     int64_t step;
     uint64_t rng;
 } series_t;
@@ -520,11 +564,11 @@ static uint32_t encode_labels(blob_t *b, label_t *ls, uint32_t n)
     return (uint32_t)(b->len - start);
 }
 
-static uint32_t host_series_count(void)
+static uint32_t host_series_count(bool histograms)
 {
     uint32_t n = 0;
-    for (size_t f = 0; f < NELEM(families); f++)
-        n += dim_count(families[f].dim);
+    for (size_t f = 0; f < family_count(histograms); f++)
+        n += dim_count(family_at(f)->dim);
     return n;
 }
 
@@ -538,7 +582,7 @@ static void gen_build_series(gen_t *g)
     static const char *const envs[] = {"prod", "prod", "prod", "prod", "prod",
                                        "prod", "prod", "staging", "staging", "dev"};
     const opts_t *o = &g->o;
-    g->per_host = host_series_count();
+    g->per_host = host_series_count(o->histograms);
     g->series = xcalloc(o->series, sizeof(series_t));
     uint32_t id = 0;
     char instance[32], az[32], cluster[32], rack[32];
@@ -550,8 +594,8 @@ static void gen_build_series(gen_t *g)
         snprintf(cluster, sizeof(cluster), "k8s-%02u", host / 64);
         snprintf(rack, sizeof(rack), "r%03u", host / 16);
         int32_t ts_off = o->aligned ? 0 : (int32_t)rnd_below(&hrng, (uint64_t)o->interval_ms);
-        for (size_t f = 0; f < NELEM(families) && id < o->series; f++) {
-            const family_t *fam = &families[f];
+        for (size_t f = 0; f < family_count(o->histograms) && id < o->series; f++) {
+            const family_t *fam = family_at(f);
             uint32_t combos = dim_count(fam->dim);
             for (uint32_t c = 0; c < combos && id < o->series; c++, id++) {
                 label_t ls[MAX_LABELS];
@@ -597,6 +641,21 @@ static void gen_build_series(gen_t *g)
                 }
                 if (strncmp(fam->name, "scrape_samples_", 15) == 0)
                     s->n = g->per_host;
+                if (s->kind == K_BUCKET) {
+                    /* Every bucket of one (host, handler) and its _count
+                     * draw the same random total: same seed, one draw per
+                     * scrape. The value is floor(total * share / 1000),
+                     * monotonic in le and in time. */
+                    uint32_t h = fam->dim == D_HANDLER_LE ? c / (uint32_t)NLE : c;
+                    uint32_t b = fam->dim == D_HANDLER_LE ? c % (uint32_t)NLE : (uint32_t)NLE - 1;
+                    uint32_t shifted = b + h % 2 < NLE ? b + h % 2 : (uint32_t)NLE - 1;
+                    s->hi = b == NLE - 1 ? 1000 : le_permille[shifted];
+                    s->rng = (o->seed * 0x9e3779b97f4a7c15ULL) ^ 0xb0c4e70000000000ULL ^
+                             ((uint64_t)host << 8) ^ h;
+                    uint64_t r = s->rng;
+                    s->n = fam->lo + (int64_t)rnd_below(&r, (uint64_t)(fam->hi - fam->lo) + 1);
+                    s->step = fam->step;
+                }
             }
         }
     }
@@ -627,6 +686,9 @@ static inline double series_next(series_t *s)
     case K_CLOCK:
         s->n += s->step + (int64_t)rnd_below(&s->rng, 2001) - 1000;
         break;
+    case K_BUCKET:
+        s->n += s->step / 2 + (int64_t)rnd_below(&s->rng, (uint64_t)s->step + 1);
+        return (double)(s->n * s->hi / 1000);
     default:
         break;
     }
@@ -716,6 +778,8 @@ static size_t encode_raw(const gen_t *g, const uint32_t *ids, uint32_t n, const 
 /* The current value of a series, without advancing it. */
 static inline double series_value(const series_t *s)
 {
+    if (s->kind == K_BUCKET)
+        return (double)(s->n * s->hi / 1000);
     return s->dec ? (double)s->n / pow10_tab[s->dec] : (double)s->n * s->mul;
 }
 
@@ -1242,6 +1306,8 @@ static void usage(FILE *f)
             "  --batch N            max samples per request (default 2000)\n"
             "  --start-ms MS        timestamp of the first scrape (default now - T*interval)\n"
             "  --aligned            all hosts scrape at the same instant (default: spread)\n"
+            "  --histograms         add a classic histogram per host (56 series: 4 handlers x\n"
+            "                       12 le buckets of http_request_duration_seconds, _sum, _count)\n"
             "  --header 'K: V'      extra request header (repeatable)\n"
             "  --tenant-token T[,T] send X-Auth-Token, tokens round robin over shards\n"
             "  --seed N             random seed (default 1)\n"
@@ -1295,7 +1361,7 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 {
     enum { O_URL = 256, O_SERIES, O_POINTS, O_INTERVAL, O_CONC, O_BATCH, O_START, O_HEADER,
            O_SEED, O_TOKEN, O_DRY, O_THREADS, O_PREGEN, O_MAXERR, O_TIMEOUT, O_PROGRESS,
-           O_ALIGNED, O_PLAIN, O_VERIFY, O_HELP };
+           O_ALIGNED, O_PLAIN, O_VERIFY, O_HIST, O_HELP };
     static const struct option lopts[] = {
         {"url", required_argument, NULL, O_URL},
         {"series", required_argument, NULL, O_SERIES},
@@ -1316,6 +1382,7 @@ static void parse_opts(int argc, char **argv, opts_t *o)
         {"aligned", no_argument, NULL, O_ALIGNED},
         {"plain-snappy", no_argument, NULL, O_PLAIN},
         {"verify", no_argument, NULL, O_VERIFY},
+        {"histograms", no_argument, NULL, O_HIST},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1363,6 +1430,7 @@ static void parse_opts(int argc, char **argv, opts_t *o)
         case O_ALIGNED: o->aligned = true; break;
         case O_PLAIN: o->plain_snappy = true; break;
         case O_VERIFY: o->verify = true; break;
+        case O_HIST: o->histograms = true; break;
         case O_HELP: case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }

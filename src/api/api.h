@@ -24,6 +24,7 @@ void sx_api_register_all(sx_http_t *h, sx_api_ctx_t *ctx);
 
 void sx_api_write_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* write.c: remote write, influx, datakit metric */
 void sx_api_prometheus_register(sx_http_t *h, sx_api_ctx_t *ctx); /* prometheus.c: metadata APIs */
+void sx_api_query_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* query.c: PromQL query APIs */
 void sx_api_admin_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* admin.c: health, /metrics, flush, export, import */
 
 /* ---- Prometheus-style answers ---- */

@@ -30,6 +30,10 @@ typedef struct sx_config {
     int64_t head_flush_ms;  /* seal head into a part at this age; default 2h */
     int64_t max_body_bytes; /* request body limit (after decompression too); default 64MiB */
     int workers;            /* HTTP worker threads; 0 = number of cores */
+    int64_t query_timeout_ms;     /* PromQL evaluation limit; default 2m */
+    int query_max_samples;        /* samples one query may hold; default 50,000,000 */
+    int query_max_concurrency;    /* queries evaluated at once; others wait; default 20 */
+    int64_t query_lookback_ms;    /* lookback delta; default 5m */
     char *tls_cert;         /* PEM file; TLS on when cert and key are set */
     char *tls_key;
     char *tls_client_ca;    /* PEM file; when set, clients must present a cert signed by it */

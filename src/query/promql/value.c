@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Values during PromQL evaluation: step slots, series, label-set edits,
+ * annotations, errors and the sample limit. Everything is allocated in the
+ * query arena; label arrays are shared between series and never written
+ * through, so an edit always makes a copy. */
+#include "promql_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "../../core/hash.h"
+
+double *sx_pq__steps_new(pq_ctx_t *c)
+{
+    double *v = sx_arena_alloc(c->a, (c->nsteps ? c->nsteps : 1) * sizeof(double));
+    double absent = pq_absent();
+    for (size_t i = 0; i < c->nsteps; i++)
+        v[i] = absent;
+    return v;
+}
+
+pq_series_t *sx_pq__series_new(pq_ctx_t *c, size_t n)
+{
+    return sx_arena_calloc(c->a, n ? n : 1, sizeof(pq_series_t));
+}
+
+sx_str_t sx_pq__label_get(const sx_label_t *l, uint32_t n, sx_str_t name)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (sx_str_eq(l[i].name, name))
+            return l[i].value;
+    return SX_STR_NULL;
+}
+
+void sx_pq__labels_set(pq_ctx_t *c, const sx_label_t *l, uint32_t n, sx_str_t name,
+                       sx_str_t value, sx_label_t **out, uint32_t *nout)
+{
+    sx_label_t *r = sx_arena_alloc(c->a, (n + 1) * sizeof(*r));
+    uint32_t k = 0;
+    bool placed = false;
+    for (uint32_t i = 0; i < n; i++) {
+        int cmp = sx_str_cmp(l[i].name, name);
+        if (!placed && cmp >= 0) {
+            placed = true;
+            if (value.len)
+                r[k++] = (sx_label_t){name, value};
+            if (cmp == 0)
+                continue;
+        }
+        r[k++] = l[i];
+    }
+    if (!placed && value.len)
+        r[k++] = (sx_label_t){name, value};
+    *out = r;
+    *nout = k;
+}
+
+static const sx_str_t name_label = {"__name__", 8};
+
+void sx_pq__labels_drop_name(pq_ctx_t *c, const sx_label_t *l, uint32_t n, sx_label_t **out,
+                             uint32_t *nout)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (sx_str_eq(l[i].name, name_label)) {
+            sx_label_t *r = sx_arena_alloc(c->a, (n ? n : 1) * sizeof(*r));
+            memcpy(r, l, i * sizeof(*r));
+            memcpy(r + i, l + i + 1, (n - i - 1) * sizeof(*r));
+            *out = r;
+            *nout = n - 1;
+            return;
+        }
+    }
+    *out = (sx_label_t *)l;
+    *nout = n;
+}
+
+int sx_pq__labels_cmp(const sx_label_t *a, uint32_t na, const sx_label_t *b, uint32_t nb)
+{
+    uint32_t n = na < nb ? na : nb;
+    for (uint32_t i = 0; i < n; i++) {
+        int c = sx_str_cmp(a[i].name, b[i].name);
+        if (c)
+            return c;
+        c = sx_str_cmp(a[i].value, b[i].value);
+        if (c)
+            return c;
+    }
+    return na < nb ? -1 : na > nb;
+}
+
+uint64_t sx_pq__labels_hash(const sx_label_t *l, uint32_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (uint32_t i = 0; i < n; i++) {
+        h = sx_hash64_seed(l[i].name.ptr, l[i].name.len, h) * 31 + 0xff;
+        h = sx_hash64_seed(l[i].value.ptr, l[i].value.len, h) * 31 + 0xfe;
+    }
+    return h;
+}
+
+sx_str_t sx_pq__float_str(pq_ctx_t *c, double v)
+{
+    char tmp[SX_FLOAT_BUF];
+    int n = sx_format_float(tmp, v);
+    return (sx_str_t){sx_arena_strndup(c->a, tmp, (size_t)n), (size_t)n};
+}
+
+int sx_pq__fail(pq_ctx_t *c, int code, const char *fmt, ...)
+{
+    if (c->err) {
+        va_list ap;
+        va_start(ap, fmt);
+        c->err->code = code;
+        vsnprintf(c->err->msg, sizeof(c->err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static void note_add(pq_ctx_t *c, int which, const char *prefix, const char *fmt, va_list ap)
+{
+    char body[1024];
+    vsnprintf(body, sizeof(body), fmt, ap);
+    const char *msg = sx_arena_sprintf(c->a, "%s%s", prefix, body);
+    const char ***list = which ? &c->notes.infos : &c->notes.warnings;
+    size_t *n = which ? &c->notes.ninfos : &c->notes.nwarnings;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*list)[i], msg) == 0)
+            return;
+    if (*n == c->_notes_cap[which]) {
+        size_t cap = c->_notes_cap[which] ? 2 * c->_notes_cap[which] : 4;
+        *list = sx_arena_realloc(c->a, (void *)*list, *n * sizeof(char *), cap * sizeof(char *));
+        c->_notes_cap[which] = cap;
+    }
+    (*list)[(*n)++] = msg;
+}
+
+void sx_pq__warn(pq_ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    note_add(c, 0, "PromQL warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void sx_pq__info(pq_ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    note_add(c, 1, "PromQL info: ", fmt, ap);
+    va_end(ap);
+}
+
+int sx_pq__samples_add(pq_ctx_t *c, int64_t n)
+{
+    c->samples += n;
+    if (n > 0)
+        c->samples_total += n;
+    if (c->samples > c->peak)
+        c->peak = c->samples;
+    if (c->opts->max_samples > 0 && c->samples > c->opts->max_samples)
+        return sx_pq__fail(c, SX_ELIMIT,
+                           "query processing would load too many samples into memory in query "
+                           "execution");
+    return 0;
+}
+
+int sx_pq__check(pq_ctx_t *c)
+{
+    if ((++c->_tick & 255) != 0)
+        return 0;
+    if (c->opts->cancel && atomic_load(c->opts->cancel))
+        return sx_pq__fail(c, SX_ECANCELED, "query was canceled");
+    if (c->opts->deadline_ns) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec > c->opts->deadline_ns)
+            return sx_pq__fail(c, SX_ETIMEOUT, "query timed out in query execution");
+    }
+    return 0;
+}
