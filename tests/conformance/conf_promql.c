@@ -1307,6 +1307,7 @@ static void parse_file(test_file_t *f, char *text)
  *   B <eval#> <line>     an eval starts
  *   N <n>                it has n cases
  *   C <0|1> <text>       a case passed or failed (text says why)
+ *   E                    the eval is over
  *   L <text>             a load or parse problem (shown with -v)
  *   S                    this eval's @-variant is skipped
  *   D                    the file is done */
@@ -1318,7 +1319,7 @@ typedef struct sink {
 typedef struct file_stats {
     const char *name;
     int passed, total, skipped_at, crashes;
-    int cur_eval, cur_line, cur_n, cur_done;
+    int cur_eval, cur_line, cur_n, cur_done; /* the eval last started */
     bool in_eval, done;
 } file_stats_t;
 
@@ -2119,7 +2120,6 @@ static size_t convert_nhcb(sx_arena_t *a, const cmd_t *c, sink_t *k, nhcb_series
         nhcb_group_t *grp = &g[gi];
         res[gi] = (nhcb_series_t){grp->labels, grp->nlabels,
                                   sx_arena_alloc(a, (grp->n + 1) * sizeof(sx_hist_sample_t)), 0};
-        /* In time order (the temp histograms were made in value order). */
         for (size_t x = 0; x < grp->n; x++) {
             temp_hist_t *th = &grp->th[x];
             const char *why = NULL;
@@ -2526,6 +2526,7 @@ static void run_file(runner_t *r, const test_file_t *f, int skip)
                     alarm(EVAL_ALARM_S);
                 run_eval(r, c);
                 alarm(0);
+                emit(r->sink, "E");
             }
             evalno++;
             break;
@@ -2537,17 +2538,11 @@ static void run_file(runner_t *r, const test_file_t *f, int skip)
 
 /* ---- Running files in child processes ---- */
 
-static void end_eval(file_stats_t *st)
-{
-    st->in_eval = false;
-}
-
 /* Account one line the child reported. */
 static void consume(file_stats_t *st, char *line)
 {
     switch (line[0]) {
     case 'B':
-        end_eval(st);
         st->in_eval = true;
         st->cur_n = 1;
         st->cur_done = 0;
@@ -2555,6 +2550,9 @@ static void consume(file_stats_t *st, char *line)
         break;
     case 'N':
         st->cur_n = atoi(line + 2);
+        break;
+    case 'E':
+        st->in_eval = false;
         break;
     case 'C':
         st->total++;
@@ -2572,7 +2570,7 @@ static void consume(file_stats_t *st, char *line)
             printf("  NOTE %s: %s\n", st->name, line + 2);
         break;
     case 'D':
-        end_eval(st);
+        st->in_eval = false;
         st->done = true;
         break;
     }
@@ -2607,12 +2605,9 @@ static void run_file_forked(runner_t *r, const test_file_t *f, file_stats_t *st)
         char *line = NULL;
         size_t cap = 0;
         ssize_t n;
-        int last_started = -1;
         while ((n = getline(&line, &cap, in)) > 0) {
             if (line[n - 1] == '\n')
                 line[n - 1] = '\0';
-            if (line[0] == 'B')
-                last_started = atoi(line + 2);
             consume(st, line);
         }
         free(line);
@@ -2621,33 +2616,34 @@ static void run_file_forked(runner_t *r, const test_file_t *f, file_stats_t *st)
         waitpid(pid, &status, 0);
         if (st->done)
             return;
-        /* The child died: the eval it was running fails (all of its cases
-         * not reported yet), and a new child carries on after it. */
         st->crashes++;
         const char *how = WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exit";
         if (st->in_eval) {
+            /* Died in an eval: its unreported cases fail (at least one),
+             * and a new child carries on after it. */
             int missing = st->cur_n - st->cur_done;
             if (missing < 1 && st->cur_done == 0)
                 missing = 1;
+            if (missing < 0)
+                missing = 0;
             st->total += missing;
-            printf("  CRASH %s: line %d (%s, status %d) during an eval; %d case(s) failed\n",
-                   st->name, st->cur_line, how, status, missing);
-            end_eval(st);
+            printf("  CRASH %s: line %d (%s, status %d); %d case(s) failed\n", st->name,
+                   st->cur_line, how, status, missing);
+            st->in_eval = false;
             skip = st->cur_eval + 1;
             continue;
         }
-        if (last_started + 1 <= skip - 1 || last_started < skip) {
-            /* Died outside an eval (a load or a clear) without progress:
-             * give up on the rest of the file, one failed case per eval. */
-            int left = (int)f->nevals - skip;
-            if (left < 0)
-                left = 0;
-            st->total += left;
-            printf("  CRASH %s: outside an eval (%s, status %d); %d eval(s) not run\n", st->name,
-                   how, status, left);
-            return;
-        }
-        skip = last_started + 1;
+        /* Died in a load or clear, which a new child would replay: give up
+         * on the rest of the file, one failed case per eval not run. */
+        int left = (int)f->nevals - (st->cur_eval + 1);
+        if (skip > st->cur_eval + 1)
+            left = (int)f->nevals - skip;
+        if (left < 0)
+            left = 0;
+        st->total += left;
+        printf("  CRASH %s: outside an eval (%s, status %d); %d eval(s) not run\n", st->name, how,
+               status, left);
+        return;
     }
 }
 
@@ -2655,6 +2651,7 @@ static void run_one(const char *path, const char *name, file_stats_t *st)
 {
     memset(st, 0, sizeof(*st));
     st->name = name;
+    st->cur_eval = -1;
     size_t len;
     char *text = read_whole(path, &len);
     if (!text) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "hist.h"
+#include "hist_ops.h"
 
 static const sx_str_t name_label = {"__name__", 8};
 
@@ -810,8 +811,12 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
                 size_t m = 0;
                 for (size_t j = 0; j < gg->nmembers; j++) {
                     uint32_t si = gg->members[j];
-                    if (pq_is_absent(in.s[si].v[i]) || (in.s[si].h && in.s[si].h[i] &&
-                                                        (op == PQ_AGG_TOPK || op == PQ_AGG_BOTTOMK)))
+                    bool is_h = in.s[si].h && in.s[si].h[i];
+                    if (is_h && (op == PQ_AGG_TOPK || op == PQ_AGG_BOTTOMK)) {
+                        sx_pq__info(c, "ignored histogram in %s aggregation", sx_pq__agg_name(op));
+                        continue;
+                    }
+                    if (pq_is_absent(in.s[si].v[i]) && !is_h)
                         continue;
                     kv[m++] = (kv_t){in.s[si].v[i], si};
                 }
@@ -893,7 +898,7 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
             for (size_t j = 0; j < g[gi].nmembers; j++) {
                 const pq_series_t *s = &in.s[g[gi].members[j]];
                 for (size_t i = 0; i < ns; i++) {
-                    if (pq_is_absent(s->v[i]))
+                    if (pq_is_absent(s->v[i]) || (s->h && s->h[i]))
                         continue;
                     sx_str_t val = sx_pq__float_str(c, s->v[i]);
                     sx_label_t *ol;
@@ -927,6 +932,7 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
         g[k].comp = sx_arena_calloc(c->a, ns, sizeof(double));
         g[k].cnt = sx_arena_calloc(c->a, ns, sizeof(double));
     }
+    uint8_t *hist_in_group = NULL; /* sum/avg: a histogram in the group at the step */
     if (op == PQ_AGG_QUANTILE) {
         double *buf = sx_arena_alloc(c->a, in.n * sizeof(double));
         for (size_t i = 0; i < ns; i++) {
@@ -936,26 +942,41 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
                 size_t m = 0;
                 for (size_t j = 0; j < g[gi].nmembers; j++) {
                     const pq_series_t *s = &in.s[g[gi].members[j]];
-                    if (!pq_is_absent(s->v[i]) && !(s->h && s->h[i]))
+                    if (s->h && s->h[i])
+                        sx_pq__info(c, "ignored histogram in quantile aggregation");
+                    else if (!pq_is_absent(s->v[i]))
                         buf[m++] = s->v[i];
                 }
                 if (!m)
                     continue;
                 if (!warned && (isnan(q) || q < 0 || q > 1)) {
-                    sx_pq__warn(c, "quantile value should be between 0 and 1, got %g", q);
+                    sx_pq__warn(c, "quantile value should be between 0 and 1, got %s",
+                                sx_pq__go_g(c, q));
                     warned = true;
                 }
                 g[gi].v[i] = quantile_of(q, buf, m);
             }
         }
     } else {
+        hist_in_group = sx_arena_calloc(c->a, ng * ns + 1, 1);
         for (size_t si = 0; si < in.n; si++) {
             const pq_series_t *s = &in.s[si];
             agg_group_t *gg = &g[gid[si]];
             for (size_t i = 0; i < ns; i++) {
                 double x = s->v[i];
-                if (pq_is_absent(x) || (s->h && s->h[i]))
+                if (s->h && s->h[i]) {
+                    if (op == PQ_AGG_COUNT || op == PQ_AGG_GROUP) {
+                        x = 0;
+                    } else if (op == PQ_AGG_SUM || op == PQ_AGG_AVG) {
+                        hist_in_group[gid[si] * ns + i] = 1;
+                        continue;
+                    } else {
+                        sx_pq__info(c, "ignored histogram in %s aggregation", sx_pq__agg_name(op));
+                        continue;
+                    }
+                } else if (pq_is_absent(x)) {
                     continue;
+                }
                 double *v = &gg->v[i], *cmp = &gg->comp[i], *cnt = &gg->cnt[i];
                 bool first = *cnt == 0;
                 *cnt += 1;
@@ -994,15 +1015,15 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
                     break;
                 case PQ_AGG_STDDEV:
                 case PQ_AGG_STDVAR: {
-                    /* Welford: comp holds the mean, v the sum of squares. */
+                    /* Welford from mean 0: comp holds the mean, v the
+                     * sum of squares (a NaN input makes both NaN). */
                     if (first) {
                         *v = 0;
-                        *cmp = x;
-                    } else {
-                        double delta = x - *cmp;
-                        *cmp += delta / *cnt;
-                        *v += delta * (x - *cmp);
+                        *cmp = 0;
                     }
+                    double delta = x - *cmp;
+                    *cmp += delta / *cnt;
+                    *v += delta * (x - *cmp);
                     break;
                 }
                 }
@@ -1052,6 +1073,67 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
             }
         }
     }
+    /* sum and avg of native histograms, per group and step. */
+    sx_promql_hist_t **hsum = NULL;
+    if (hist_in_group) {
+        bool anyh = false;
+        for (size_t q = 0; q < ng * ns && !anyh; q++)
+            anyh = hist_in_group[q];
+        if (anyh) {
+            hsum = sx_arena_calloc(c->a, ng * ns, sizeof(*hsum));
+            double *hcnt = sx_arena_calloc(c->a, ng * ns, sizeof(double));
+            uint8_t *bad = sx_arena_calloc(c->a, ng * ns, 1);
+            for (size_t si = 0; si < in.n; si++) {
+                const pq_series_t *s = &in.s[si];
+                if (!s->h)
+                    continue;
+                for (size_t i = 0; i < ns; i++) {
+                    size_t q = (size_t)gid[si] * ns + i;
+                    if (!s->h[i] || bad[q])
+                        continue;
+                    if (g[gid[si]].cnt[i] > 0) {
+                        sx_pq__warn(c, "encountered a mix of histograms and floats for "
+                                       "aggregation");
+                        bad[q] = 1;
+                        continue;
+                    }
+                    hcnt[q] += 1;
+                    if (!hsum[q]) {
+                        hsum[q] = s->h[i];
+                        continue;
+                    }
+                    sx_promql_hist_t *r;
+                    int hrc = sx_promql_hist_add(hsum[q], s->h[i], c->a, &r);
+                    if (hrc) {
+                        sx_pq__warn(c, "%s", hrc == SX_PROMQL_HIST_EBOUNDS
+                                                 ? "vector contains histograms with "
+                                                   "incompatible custom buckets"
+                                                 : "vector contains a mix of histograms with "
+                                                   "exponential and custom buckets schemas");
+                        bad[q] = 1;
+                        continue;
+                    }
+                    hsum[q] = r;
+                }
+            }
+            for (size_t q = 0; q < ng * ns; q++) {
+                if (bad[q]) {
+                    hsum[q] = NULL;
+                    g[q / ns].v[q % ns] = pq_absent();
+                } else if (hsum[q] && op == PQ_AGG_AVG && hcnt[q] > 1) {
+                    sx_promql_hist_t *r;
+                    if (sx_promql_hist_div(hsum[q], hcnt[q], c->a, &r) == 0)
+                        hsum[q] = r;
+                }
+                if (hsum[q]) {
+                    sx_promql_hist_t *r;
+                    if (sx_promql_hist_compact(hsum[q], c->a, &r) == 0)
+                        hsum[q] = r;
+                    g[q / ns].v[q % ns] = 0;
+                }
+            }
+        }
+    }
     out->s = sx_pq__series_new(c, ng);
     for (size_t gi = 0; gi < ng; gi++) {
         bool any = false;
@@ -1064,6 +1146,15 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
         o->nlabels = g[gi].nlabels;
         o->drop_name = g[gi].drop_name;
         o->v = g[gi].v;
+        if (hsum) {
+            for (size_t i = 0; i < ns; i++) {
+                if (hsum[gi * ns + i]) {
+                    if (!o->h)
+                        o->h = sx_arena_calloc(c->a, ns, sizeof(*o->h));
+                    o->h[i] = hsum[gi * ns + i];
+                }
+            }
+        }
     }
     return 0;
 }
@@ -1097,6 +1188,71 @@ static bool op_drops_name(int op, bool return_bool)
     return !pq_op_is_comparison(op) || return_bool;
 }
 
+/* One element of a binary operation where a side may be a histogram (lh
+ * or rh non-NULL). Returns false when the pair yields nothing (a failed
+ * comparison or an incompatible pair, which gets Prometheus' info). On
+ * true, *v or *h (non-NULL) is the result. */
+static bool elem_op(pq_ctx_t *c, int op, bool rb, double lv, sx_promql_hist_t *lh, double rv,
+                    sx_promql_hist_t *rh, double *v, sx_promql_hist_t **h)
+{
+    *h = NULL;
+    if (!lh && !rh) {
+        bool keep;
+        double x = binop(op, lv, rv, &keep);
+        if (pq_op_is_comparison(op)) {
+            if (rb)
+                x = keep ? 1 : 0;
+            else if (!keep)
+                return false;
+        }
+        *v = x;
+        return true;
+    }
+    int rc = -1;
+    sx_promql_hist_t *r = NULL;
+    bool cmp_eq = op == PQ_OP_EQ || op == PQ_OP_NE;
+    if (lh && rh) {
+        if (op == PQ_OP_ADD)
+            rc = sx_promql_hist_add(lh, rh, c->a, &r);
+        else if (op == PQ_OP_SUB)
+            rc = sx_promql_hist_sub(lh, rh, c->a, &r);
+        else if (cmp_eq) {
+            bool eq = sx_promql_hist_equal(lh, rh);
+            bool keep = op == PQ_OP_EQ ? eq : !eq;
+            if (rb) {
+                *v = keep ? 1 : 0;
+                return true;
+            }
+            if (!keep)
+                return false;
+            *h = lh;
+            *v = 0;
+            return true;
+        }
+    } else if (lh && (op == PQ_OP_MUL || op == PQ_OP_DIV)) {
+        rc = op == PQ_OP_MUL ? sx_promql_hist_mul(lh, rv, c->a, &r)
+                             : sx_promql_hist_div(lh, rv, c->a, &r);
+    } else if (rh && op == PQ_OP_MUL) {
+        rc = sx_promql_hist_mul(rh, lv, c->a, &r);
+    }
+    if (rc == 0 && r) {
+        *h = r;
+        *v = 0;
+        return true;
+    }
+    if (rc == SX_PROMQL_HIST_EMIXED || rc == SX_PROMQL_HIST_EBOUNDS) {
+        sx_pq__warn(c, "%s", rc == SX_PROMQL_HIST_EMIXED
+                                 ? "vector contains a mix of histograms with exponential and "
+                                   "custom buckets schemas"
+                                 : "vector contains histograms with incompatible custom buckets");
+        return false;
+    }
+    sx_pq__info(c, "incompatible sample types encountered for binary operator \"%s\": %s %s %s",
+                sx_pq__op_name(op), lh ? "histogram" : "float", sx_pq__op_name(op),
+                rh ? "histogram" : "float");
+    return false;
+}
+
 static int eval_scalar_scalar(pq_ctx_t *c, const pq_node_t *n, const pq_value_t *l,
                               const pq_value_t *r, pq_value_t *out)
 {
@@ -1124,26 +1280,26 @@ static int eval_vector_scalar(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
     for (size_t si = 0; si < vec->n; si++) {
         const pq_series_t *s = &vec->s[si];
         double *v = sx_pq__steps_new(c);
+        sx_promql_hist_t **hv = NULL;
         bool any = false;
         for (size_t i = 0; i < c->nsteps; i++) {
-            if (pq_is_absent(s->v[i]))
+            sx_promql_hist_t *sh = s->h ? s->h[i] : NULL;
+            if (pq_is_absent(s->v[i]) && !sh)
                 continue;
-            if (s->h && s->h[i]) {
-                /* Histogram arithmetic with scalars is not supported yet. */
-                if (!rb && (op == PQ_OP_MUL || op == PQ_OP_DIV))
-                    sx_pq__info(c, "arithmetic on native histograms is not supported yet");
+            double x;
+            sx_promql_hist_t *xh;
+            bool ok = scalar_left ? elem_op(c, op, rb, sc[i], NULL, s->v[i], sh, &x, &xh)
+                                  : elem_op(c, op, rb, s->v[i], sh, sc[i], NULL, &x, &xh);
+            if (!ok)
                 continue;
-            }
-            bool keep;
-            double x = scalar_left ? binop(op, sc[i], s->v[i], &keep)
-                                   : binop(op, s->v[i], sc[i], &keep);
-            if (pq_op_is_comparison(op)) {
-                if (rb)
-                    x = keep ? 1 : 0;
-                else if (!keep)
-                    continue;
-                else
-                    x = s->v[i];
+            /* A comparison keeps the vector's own value, whichever side. */
+            if (pq_op_is_comparison(op) && !rb && !sh)
+                x = s->v[i];
+            if (xh) {
+                if (!hv)
+                    hv = sx_arena_calloc(c->a, c->nsteps, sizeof(*hv));
+                hv[i] = xh;
+                x = 0;
             }
             v[i] = x;
             any = true;
@@ -1156,6 +1312,7 @@ static int eval_vector_scalar(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
         o->nlabels = s->nlabels;
         o->drop_name = s->drop_name;
         o->v = v;
+        o->h = hv;
         if (drop) {
             if (c->opts->delayed_name_removal)
                 o->drop_name = true;
@@ -1195,7 +1352,7 @@ static void group_add(pq_ctx_t *c, sig_group_t *g, uint32_t idx)
 
 static bool present(const pq_series_t *s, size_t i)
 {
-    return !pq_is_absent(s->v[i]);
+    return !pq_is_absent(s->v[i]) || (s->h && s->h[i]);
 }
 
 static int eval_set_op(pq_ctx_t *c, const pq_node_t *n, const pq_value_t *l, const pq_value_t *r,
@@ -1453,19 +1610,14 @@ static int eval_vector_vector(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
                                            "must be explicit (group_left/group_right)");
                     *mb = (uint32_t)mi + 1;
                 }
-                if ((ms->h && ms->h[j]) || (os->h && os->h[j]))
-                    continue; /* histogram arithmetic: not yet */
+                sx_promql_hist_t *mh = ms->h ? ms->h[j] : NULL, *oh = os->h ? os->h[j] : NULL;
                 double lv = swap ? os->v[j] : ms->v[j];
                 double rv = swap ? ms->v[j] : os->v[j];
-                bool keep;
-                double x = binop(op, lv, rv, &keep);
-                if (pq_op_is_comparison(op)) {
-                    if (rb)
-                        x = keep ? 1 : 0;
-                    else if (!keep)
-                        continue;
-                }
-                if (!pq_is_absent(o->v[j]))
+                double x;
+                sx_promql_hist_t *xh;
+                if (!elem_op(c, op, rb, lv, swap ? oh : mh, rv, swap ? mh : oh, &x, &xh))
+                    continue;
+                if (!pq_is_absent(o->v[j]) || (o->h && o->h[j]))
                     return sx_pq__fail(c, SX_EEXEC,
                                        card == PQ_CARD_ONE_TO_ONE
                                            ? "multiple matches for labels: many-to-one matching "
@@ -1473,6 +1625,12 @@ static int eval_vector_vector(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
                                            : "multiple matches for labels: grouping labels must "
                                              "ensure unique matches");
                 o->v[j] = x;
+                if (xh) {
+                    if (!o->h)
+                        o->h = sx_arena_calloc(c->a, ns, sizeof(*o->h));
+                    o->h[j] = xh;
+                    o->v[j] = 0;
+                }
             }
         }
         if (sx_pq__check(c))
@@ -1483,7 +1641,7 @@ static int eval_vector_vector(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
     for (size_t i = 0; i < out->n; i++) {
         bool any = false;
         for (size_t j = 0; j < ns && !any; j++)
-            any = !pq_is_absent(out->s[i].v[j]);
+            any = present(&out->s[i], j);
         if (any)
             out->s[k++] = out->s[i];
     }

@@ -304,9 +304,10 @@ static void fmt_number(const pq_node_t *e, sx_buf_t *b)
 {
     double v = e->number;
     if (pq_pn(e)->duration && isfinite(v)) {
-        /* model.Duration(v * 1e9): nanoseconds, truncated. */
-        double ns = fabs(v) * 1e9;
-        int64_t ms = ns >= 9.2e18 ? INT64_MAX / 1000000 : (int64_t)ns / 1000000;
+        /* model.Duration(v * 1e9), but rounded to whole milliseconds as
+         * written: Go's float nanoseconds can lose one for long ones. */
+        double a = round(fabs(v) * 1000);
+        int64_t ms = a >= 9.2e18 ? INT64_MAX : (int64_t)a;
         if (v < 0)
             sx_buf_putc(b, '-');
         sx_pq__duration_str(b, ms);
@@ -474,7 +475,12 @@ static void fmt_node(const pq_node_t *e, sx_buf_t *b)
         fmt_node(e->unary.expr, b);
         break;
     case PQ_BINARY:
-        fmt_node(e->binary.lhs, b);
+        if (e->binary.op == PQ_OP_POW && e->binary.lhs->kind == PQ_NUMBER &&
+            !pq_pn(e->binary.lhs)->duration && isinf(e->binary.lhs->number) &&
+            e->binary.lhs->number > 0)
+            sx_buf_puts(b, "Inf"); /* "+Inf ^ 2" would parse as +(Inf ^ 2) */
+        else
+            fmt_node(e->binary.lhs, b);
         sx_buf_putc(b, ' ');
         sx_buf_puts(b, sx_pq__op_name(e->binary.op));
         if (e->binary.return_bool)

@@ -91,30 +91,6 @@ static const char *go_quote(pq_ctx_t *c, sx_str_t s)
     return o;
 }
 
-/* Go's %g for the few annotations that print a float: the shortest
- * digits that round-trip, in exponent form below 1e-4 and from 1e6 on
- * (Go's eprec of 6 for the shortest format). */
-static const char *go_g(pq_ctx_t *c, double v)
-{
-    if (isnan(v))
-        return "NaN";
-    if (isinf(v))
-        return v > 0 ? "+Inf" : "-Inf";
-    char e[40];
-    int p = 1;
-    for (; p <= 17; p++) {
-        snprintf(e, sizeof(e), "%.*e", p - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    const char *x = strchr(e, 'e');
-    int exp = x ? atoi(x + 1) : 0;
-    if (exp < -4 || exp >= 6)
-        return sx_arena_strndup(c->a, e, strlen(e));
-    int frac = p - 1 - exp;
-    return sx_arena_sprintf(c->a, "%.*f", frac > 0 ? frac : 0, v);
-}
-
 static sx_str_t metric_name(const sx_label_t *l, uint32_t n)
 {
     return sx_pq__label_get(l, n, name_label);
@@ -584,7 +560,7 @@ static double quantile_of(double q, double *vals, size_t n)
 static void warn_quantile(pq_ctx_t *c, double q)
 {
     if (isnan(q) || q < 0 || q > 1)
-        sx_pq__warn(c, "quantile value should be between 0 and 1, got %s", go_g(c, q));
+        sx_pq__warn(c, "quantile value should be between 0 and 1, got %s", sx_pq__go_g(c, q));
 }
 
 static void fn_quantile_over_time(pq_window_t *w)

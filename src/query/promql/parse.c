@@ -488,8 +488,13 @@ static bool dur_out_of_range(double v)
 }
 
 /* time.Duration(math.Round(v * 1e9)).Milliseconds(). */
-static int64_t seconds_to_ms(double v)
+static int64_t seconds_to_ms(const pq_node_t *x)
 {
+    double v = x->number;
+    /* Duration tokens are whole milliseconds: take them exactly, where
+     * Go's float nanoseconds can be off by one for long durations. */
+    if (pq_pn(x)->duration)
+        return (int64_t)round(v * 1000);
     double ns = round(v * 1e9);
     if (ns >= 9223372036854775807.0)
         return INT64_MAX / 1000000;
@@ -724,7 +729,7 @@ static void dur_resolve(pq_node_t *x, bool allow_negative, int64_t *ms, pq_node_
     *expr = *src = NULL;
     *ms = 0;
     if (x->kind == PQ_NUMBER) {
-        *ms = seconds_to_ms(x->number);
+        *ms = seconds_to_ms(x);
         return;
     }
     double v;

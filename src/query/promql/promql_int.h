@@ -220,6 +220,8 @@ int sx_pq__labels_cmp(const sx_label_t *a, uint32_t na, const sx_label_t *b, uin
 uint64_t sx_pq__labels_hash(const sx_label_t *l, uint32_t n);
 /* Go's strconv.FormatFloat(v, 'f', -1, 64) into the arena. */
 sx_str_t sx_pq__float_str(pq_ctx_t *c, double v);
+/* Go's %g of v (NaN, +Inf, 1e+06, 0.25), for annotation texts; arena string. */
+const char *sx_pq__go_g(pq_ctx_t *c, double v);
 /* Fail the query with code (SX_EEXEC ...) and a message; returns code. */
 int sx_pq__fail(pq_ctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Add a "PromQL warning: ..." / "PromQL info: ..." annotation (the

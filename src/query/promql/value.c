@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "../../core/hash.h"
@@ -104,6 +105,30 @@ sx_str_t sx_pq__float_str(pq_ctx_t *c, double v)
     char tmp[SX_FLOAT_BUF];
     int n = sx_format_float(tmp, v);
     return (sx_str_t){sx_arena_strndup(c->a, tmp, (size_t)n), (size_t)n};
+}
+
+/* Go's %g for the few annotations that print a float: the shortest
+ * digits that round-trip, in exponent form below 1e-4 and from 1e6 on
+ * (Go's eprec of 6 for the shortest format). */
+const char *sx_pq__go_g(pq_ctx_t *c, double v)
+{
+    if (isnan(v))
+        return "NaN";
+    if (isinf(v))
+        return v > 0 ? "+Inf" : "-Inf";
+    char e[40];
+    int p = 1;
+    for (; p <= 17; p++) {
+        snprintf(e, sizeof(e), "%.*e", p - 1, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    const char *x = strchr(e, 'e');
+    int exp = x ? atoi(x + 1) : 0;
+    if (exp < -4 || exp >= 6)
+        return sx_arena_strndup(c->a, e, strlen(e));
+    int frac = p - 1 - exp;
+    return sx_arena_sprintf(c->a, "%.*f", frac > 0 ? frac : 0, v);
 }
 
 int sx_pq__fail(pq_ctx_t *c, int code, const char *fmt, ...)
