@@ -889,8 +889,7 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
     if (op == PQ_AGG_COUNT_VALUES) {
         sx_str_t lname = param.str;
         if (!sx_label_name_valid(lname))
-            return sx_pq__fail(c, SX_EEXEC, "invalid label name \"%.*s\"", (int)lname.len,
-                               lname.ptr);
+            return sx_pq__fail(c, SX_EEXEC, "invalid label name %s", sx_pq__go_quote(c, lname));
         lmap_t outmap;
         lmap_init(c, &outmap, in.n);
         size_t cap = 0;
@@ -898,9 +897,11 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
             for (size_t j = 0; j < g[gi].nmembers; j++) {
                 const pq_series_t *s = &in.s[g[gi].members[j]];
                 for (size_t i = 0; i < ns; i++) {
-                    if (pq_is_absent(s->v[i]) || (s->h && s->h[i]))
+                    bool is_h = s->h && s->h[i];
+                    if (pq_is_absent(s->v[i]) && !is_h)
                         continue;
-                    sx_str_t val = sx_pq__float_str(c, s->v[i]);
+                    sx_str_t val = is_h ? sx_pq__hist_string(c, s->h[i])
+                                        : sx_pq__float_str(c, s->v[i]);
                     sx_label_t *ol;
                     uint32_t nol;
                     sx_pq__labels_set(c, g[gi].labels, g[gi].nlabels, lname, val, &ol, &nol);

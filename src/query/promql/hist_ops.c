@@ -903,7 +903,8 @@ bool sx_promql_hist_detect_reset(const sx_promql_hist_t *cur, const sx_promql_hi
         return true;
     for (int side = 0; side < 2; side++) {
         mit_t c = mit_make(src_raw(cur, side == 0), cur->schema, cur->schema, cur->zero_threshold);
-        mit_t p = mit_make(src_raw(prev, side == 0), prev->schema, cur->schema, cur->zero_threshold);
+        mit_t p =
+            mit_make(src_raw(prev, side == 0), prev->schema, cur->schema, cur->zero_threshold);
         if (scan_reset(&c, &p))
             return true;
     }

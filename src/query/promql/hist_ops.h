@@ -49,13 +49,14 @@ enum {
     SX_PROMQL_HIST_EFLOATS = -1903,
 };
 
-/* Annotations sx_promql_hist_increase asks its caller to emit, as bits. */
+/* Annotations sx_promql_hist_increase asks its caller to emit, as bits,
+ * named after the Prometheus constructors that make them. */
 enum {
-    SX_PROMQL_HIST_ANNOT_MIXED_FLOATS = 1 << 0,   /* NewMixedFloatsHistogramsWarning */
-    SX_PROMQL_HIST_ANNOT_MIXED_SCHEMAS = 1 << 1,  /* NewMixedExponentialCustomHistogramsWarning */
-    SX_PROMQL_HIST_ANNOT_INCOMPAT_BOUNDS = 1 << 2, /* NewIncompatibleCustomBucketsHistogramsWarning */
-    SX_PROMQL_HIST_ANNOT_NOT_COUNTER = 1 << 3,    /* NewNativeHistogramNotCounterWarning */
-    SX_PROMQL_HIST_ANNOT_NOT_GAUGE = 1 << 4,      /* NewNativeHistogramNotGaugeWarning */
+    SX_PROMQL_HIST_ANNOT_MIXED_FLOATS = 1 << 0,    /* MixedFloatsHistogramsWarning */
+    SX_PROMQL_HIST_ANNOT_MIXED_SCHEMAS = 1 << 1,   /* MixedExponentialCustomHistogramsWarning */
+    SX_PROMQL_HIST_ANNOT_INCOMPAT_BOUNDS = 1 << 2, /* IncompatibleCustomBucketsHistogramsWarning */
+    SX_PROMQL_HIST_ANNOT_NOT_COUNTER = 1 << 3,     /* NativeHistogramNotCounterWarning */
+    SX_PROMQL_HIST_ANNOT_NOT_GAUGE = 1 << 4,       /* NativeHistogramNotGaugeWarning */
 };
 
 /* Upper bound of bucket idx in schema (Prometheus' getBound): for

@@ -222,6 +222,10 @@ uint64_t sx_pq__labels_hash(const sx_label_t *l, uint32_t n);
 sx_str_t sx_pq__float_str(pq_ctx_t *c, double v);
 /* Go's %g of v (NaN, +Inf, 1e+06, 0.25), for annotation texts; arena string. */
 const char *sx_pq__go_g(pq_ctx_t *c, double v);
+/* Go's %q of s, for error texts that quote user strings; arena string. */
+const char *sx_pq__go_quote(pq_ctx_t *c, sx_str_t s);
+/* A histogram as Prometheus prints it (count_values labels). */
+sx_str_t sx_pq__hist_string(pq_ctx_t *c, const sx_promql_hist_t *h);
 /* Fail the query with code (SX_EEXEC ...) and a message; returns code. */
 int sx_pq__fail(pq_ctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Add a "PromQL warning: ..." / "PromQL info: ..." annotation (the

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../../core/hash.h"
+#include "hist_ops.h"
 
 double *sx_pq__steps_new(pq_ctx_t *c)
 {
@@ -129,6 +130,88 @@ const char *sx_pq__go_g(pq_ctx_t *c, double v)
         return sx_arena_strndup(c->a, e, strlen(e));
     int frac = p - 1 - exp;
     return sx_arena_sprintf(c->a, "%.*f", frac > 0 ? frac : 0, v);
+}
+
+/* Go's %q of a string: quoted, with invalid UTF-8 bytes as \xNN and
+ * control characters escaped. */
+const char *sx_pq__go_quote(pq_ctx_t *c, sx_str_t s)
+{
+    sx_buf_t b = {0};
+    sx_buf_putc(&b, '"');
+    for (size_t i = 0; i < s.len;) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        size_t n = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
+        if (n > 1 && i + n <= s.len && sx_utf8_valid(s.ptr + i, n)) {
+            sx_buf_append(&b, s.ptr + i, n);
+            i += n;
+            continue;
+        }
+        if (ch == '"' || ch == '\\')
+            sx_buf_printf(&b, "\\%c", ch);
+        else if (ch == '\n')
+            sx_buf_puts(&b, "\\n");
+        else if (ch == '\t')
+            sx_buf_puts(&b, "\\t");
+        else if (ch < 0x20 || ch >= 0x7f)
+            sx_buf_printf(&b, "\\x%02x", ch);
+        else
+            sx_buf_putc(&b, (char)ch);
+        i++;
+    }
+    sx_buf_putc(&b, '"');
+    const char *r = sx_arena_strndup(c->a, b.ptr, b.len);
+    sx_buf_dispose(&b);
+    return r;
+}
+
+/* Prometheus' FloatHistogram.String(): count, sum, then the non-empty
+ * buckets from the most negative up, each as an interval and its count. */
+sx_str_t sx_pq__hist_string(pq_ctx_t *c, const sx_promql_hist_t *h)
+{
+    sx_buf_t b = {0};
+    sx_buf_printf(&b, "{count:%s, sum:%s", sx_pq__go_g(c, h->count), sx_pq__go_g(c, h->sum));
+    const double *cv = h->custom_values;
+    uint32_t ncv = h->ncustom;
+    /* Negative buckets: walk the spans, then print in reverse. */
+    size_t nneg = 0;
+    for (uint32_t s = 0; s < h->nneg_spans; s++)
+        nneg += h->neg_spans[s].len;
+    int32_t *idx = nneg ? sx_arena_alloc(c->a, nneg * sizeof(int32_t)) : NULL;
+    size_t k = 0;
+    int32_t at = 0;
+    for (uint32_t s = 0; s < h->nneg_spans; s++) {
+        at += h->neg_spans[s].offset;
+        for (uint32_t j = 0; j < h->neg_spans[s].len; j++)
+            idx[k++] = at++;
+    }
+    for (size_t i = k; i-- > 0;) {
+        if (i >= h->nneg || h->neg[i] == 0)
+            continue;
+        double up = sx_promql_hist_bound(idx[i], h->schema, cv, ncv);
+        double lo = sx_promql_hist_bound(idx[i] - 1, h->schema, cv, ncv);
+        sx_buf_printf(&b, ", [%s,%s):%s", sx_pq__go_g(c, -up), sx_pq__go_g(c, -lo),
+                      sx_pq__go_g(c, h->neg[i]));
+    }
+    if (h->zero_count != 0)
+        sx_buf_printf(&b, ", [%s,%s]:%s", sx_pq__go_g(c, -h->zero_threshold),
+                      sx_pq__go_g(c, h->zero_threshold), sx_pq__go_g(c, h->zero_count));
+    at = 0;
+    k = 0;
+    for (uint32_t s = 0; s < h->npos_spans; s++) {
+        at += h->pos_spans[s].offset;
+        for (uint32_t j = 0; j < h->pos_spans[s].len; j++, at++, k++) {
+            if (k >= h->npos || h->pos[k] == 0)
+                continue;
+            double up = sx_promql_hist_bound(at, h->schema, cv, ncv);
+            double lo = sx_promql_hist_bound(at - 1, h->schema, cv, ncv);
+            sx_buf_printf(&b, ", (%s,%s]:%s", sx_pq__go_g(c, lo), sx_pq__go_g(c, up),
+                          sx_pq__go_g(c, h->pos[k]));
+        }
+    }
+    sx_buf_putc(&b, '}');
+    sx_str_t r = {sx_arena_strndup(c->a, b.ptr, b.len), b.len};
+    sx_buf_dispose(&b);
+    return r;
 }
 
 int sx_pq__fail(pq_ctx_t *c, int code, const char *fmt, ...)

@@ -309,13 +309,15 @@ static void test_hist_ops_zero_threshold_swallows_negative_buckets(void **state)
     assert_true(r->zero_threshold == 1 && r->zero_count == 1);
     assert_string_equal(NEG(r), "1:2");
     assert_int_equal(r->npos, 0);
-    /* A populated negative bucket cut by the threshold pushes it out to
-     * its lower bound (here 2) and the positive side is redone. */
-    x = H(0, 0.5, 0, 5, 0, "0:1 1:1", "1:3");
+    /* A populated negative bucket [-2,-1) cut by the threshold 1.5 pushes
+     * it out to 2; x's positive bucket 0 and that bucket (1 + 3) join the
+     * zero count, x's positive bucket 2 (2,4] stays. */
+    x = H(0, 0.5, 0, 5, 0, "0:1 2:1", "1:3");
     y = H(0, 1.5, 0, 0, 0, NULL, NULL);
     r = add(x, y);
-    assert_true(r->zero_threshold == 2 && r->zero_count == 5);
-    assert_int_equal(r->npos + r->nneg, 0);
+    assert_true(r->zero_threshold == 2 && r->zero_count == 4);
+    assert_string_equal(POS(r), "2:1");
+    assert_int_equal(r->nneg, 0);
 }
 
 static void test_hist_ops_custom_buckets(void **state)
