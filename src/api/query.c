@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "../core/time.h"
+#include "../query/promql/hist_ops.h"
 #include "../query/promql/promql.h"
 
 /* ---- Concurrency gate ---- */
@@ -67,11 +68,22 @@ static void gate_leave(void)
 static void put_ts(sx_buf_t *b, int64_t t)
 {
     uint64_t u = t < 0 ? (uint64_t)0 - (uint64_t)t : (uint64_t)t;
+    char tmp[32], *p = tmp + sizeof(tmp);
+    unsigned ms = (unsigned)(u % 1000);
+    if (ms) {
+        *--p = (char)('0' + ms % 10);
+        *--p = (char)('0' + ms / 10 % 10);
+        *--p = (char)('0' + ms / 100);
+        *--p = '.';
+    }
+    u /= 1000;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
     if (t < 0)
-        sx_buf_putc(b, '-');
-    sx_buf_printf(b, "%llu", (unsigned long long)(u / 1000));
-    if (u % 1000)
-        sx_buf_printf(b, ".%03u", (unsigned)(u % 1000));
+        *--p = '-';
+    sx_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static void put_value_str(sx_buf_t *b, double v)
@@ -112,10 +124,9 @@ static void put_bucket(sx_buf_t *b, bool *first, int rule, double lo, double hi,
     sx_buf_putc(b, ']');
 }
 
-/* Upper bound of exponential bucket idx for a schema (base 2^(2^-schema)). */
 static double exp_bound(int32_t schema, int32_t idx)
 {
-    return pow(2.0, (double)idx * pow(2.0, -(double)schema));
+    return sx_promql_hist_bound(idx, schema, NULL, 0);
 }
 
 static void put_hist(sx_buf_t *b, const sx_promql_hist_t *h)

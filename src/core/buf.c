@@ -135,10 +135,55 @@ static int split_e(const char *e, char *digits, int *exp10)
 /* The shortest digits that read back as v (v > 0, finite), the nearest such
  * when several of that length do, as Go's strconv picks them. Fills digits
  * (at most 17) and the exponent of the first digit; returns the count. */
+/* Fast path of shortest_digits for v > 0: the fewest fractional decimal
+ * digits d (0..22) such that the integer r = round(v * 10^d) read back as
+ * r / 10^d is v. Both that division and strtod round the same exact
+ * rational correctly, so the test is exact. While r < 2^53 the rounding
+ * interval of v is narrower than one unit of r, so r is the only (thus the
+ * closest) candidate at that length. Returns the digit count, 0 when no d
+ * qualifies; *covered says every length up to 15 significant digits was
+ * tried. */
+static int short_decimal(double v, char *digits, int *exp10, bool *covered)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    *covered = false;
+    if (v >= 9007199254740992.0)
+        return 0;
+    for (int d = 0; d <= 22; d++) {
+        double x = v * pow10[d];
+        if (x >= 9007199254740992.0) {
+            *covered = true;
+            return 0;
+        }
+        double r = nearbyint(x);
+        if (r == 0 || r / pow10[d] != v)
+            continue;
+        uint64_t u = (uint64_t)r;
+        char tmp[24];
+        int n = 0;
+        while (u) {
+            tmp[n++] = (char)('0' + u % 10);
+            u /= 10;
+        }
+        for (int i = 0; i < n; i++)
+            digits[i] = tmp[n - 1 - i];
+        *exp10 = n - 1 - d;
+        return n;
+    }
+    return 0;
+}
+
 static int shortest_digits(double v, char *digits, int *exp10)
 {
+    bool covered;
+    int fast = short_decimal(v, digits, exp10, &covered);
+    if (fast)
+        return fast;
     char e[40];
-    for (int prec = 0; prec < 17; prec++) {
+    /* Lengths up to 15 digits were ruled out when covered. */
+    for (int prec = covered ? 15 : 0; prec < 17; prec++) {
         snprintf(e, sizeof(e), "%.*e", prec, v);
         double r = strtod(e, NULL);
         int nd = split_e(e, digits, exp10);

@@ -1699,10 +1699,19 @@ static int eval(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
         for (size_t k = 0; k < out->n; k++) {
             pq_series_t *s = &out->s[k];
             double *v = sx_pq__steps_new(c);
-            for (size_t i = 0; i < c->nsteps; i++)
-                if (!pq_is_absent(s->v[i]))
+            sx_promql_hist_t **h = NULL;
+            for (size_t i = 0; i < c->nsteps; i++) {
+                if (s->h && s->h[i]) {
+                    if (!h)
+                        h = sx_arena_calloc(c->a, c->nsteps, sizeof(*h));
+                    if (sx_promql_hist_mul(s->h[i], -1, c->a, &h[i]) == 0)
+                        v[i] = 0;
+                } else if (!pq_is_absent(s->v[i])) {
                     v[i] = -s->v[i];
+                }
+            }
             s->v = v;
+            s->h = h;
             if (c->opts->delayed_name_removal)
                 s->drop_name = true;
             else

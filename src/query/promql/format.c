@@ -371,6 +371,8 @@ static void fmt_selector(const pq_node_t *e, sx_buf_t *b)
             sx_buf_dispose(&ms[i]);
         }
         sx_buf_putc(b, '}');
+    } else if (e->sel.name.len == 0) {
+        sx_buf_puts(b, "{}"); /* info(x, {}); Prometheus prints nothing */
     }
     free(ms);
 }
