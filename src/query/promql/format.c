@@ -145,6 +145,13 @@ void sx_pq__quote(sx_buf_t *b, const char *s, size_t n)
             i++;
             continue;
         }
+        if (r == 0xFFFD) {
+            /* Go prints U+FFFD as is, but the lexer rejects it in a
+             * string: escape it so the output parses back. */
+            sx_buf_puts(b, "\\ufffd");
+            i += w;
+            continue;
+        }
         escaped_rune(b, r, '"');
         i += w;
     }
@@ -396,8 +403,17 @@ static void fmt_offset(const pq_node_t *e, const pq_mod_t *m, sx_buf_t *b)
 {
     const pq_node_t *src = pq_pn(e)->offset_src ? pq_pn(e)->offset_src : m->offset_expr;
     if (src) {
-        sx_buf_puts(b, " offset ");
+        /* After offset only a parenthesised start lets a duration
+         * expression go on ("(1h) + 5m"); anything else is wrapped so it
+         * parses back the same (Prometheus prints such offsets bare). */
+        const pq_node_t *l = src;
+        while (l->kind == PQ_BINARY)
+            l = l->binary.lhs;
+        bool wrap = src->kind == PQ_BINARY && l->kind != PQ_PAREN;
+        sx_buf_puts(b, wrap ? " offset (" : " offset ");
         fmt_node(src, b);
+        if (wrap)
+            sx_buf_putc(b, ')');
     } else if (m->offset_ms > 0) {
         sx_buf_puts(b, " offset ");
         sx_pq__duration_str(b, m->offset_ms);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hist_ops.h"
+
 static const sx_str_t name_label = {"__name__", 8};
 static const sx_str_t le_label = {"le", 2};
 /* Go's math.Pi rounded to a double (go_pi is not ISO C). */
@@ -210,14 +212,124 @@ static void info_hist_ignored(const pq_window_t *w)
                 go_quote(w->ctx, win_name(w)));
 }
 
+/* ---- Native histogram windows ---- */
+
+/* A warning that names the series' metric the way Prometheus' annotation
+ * constructors do ("<text> <%q of the name>"). */
+static void warn_named(const pq_window_t *w, const char *text)
+{
+    sx_pq__warn(w->ctx, "%s %s", text, go_quote(w->ctx, win_name(w)));
+}
+
+static void warn_not_counter(const pq_window_t *w)
+{
+    warn_named(w, "this native histogram metric is not a counter:");
+}
+
+static void warn_not_gauge(const pq_window_t *w)
+{
+    warn_named(w, "this native histogram metric is not a gauge:");
+}
+
+/* Emits the SX_PROMQL_HIST_ANNOT_* bits sx_promql_hist_increase asks for. */
+static void hist_annotate(const pq_window_t *w, int annot)
+{
+    if (annot & SX_PROMQL_HIST_ANNOT_MIXED_FLOATS)
+        warn_mixed(w);
+    if (annot & SX_PROMQL_HIST_ANNOT_MIXED_SCHEMAS)
+        warn_named(w, "vector contains a mix of histograms with exponential and custom buckets "
+                      "schemas for metric name");
+    if (annot & SX_PROMQL_HIST_ANNOT_INCOMPAT_BOUNDS)
+        warn_named(w, "vector contains histograms with incompatible custom buckets for metric name");
+    if (annot & SX_PROMQL_HIST_ANNOT_NOT_COUNTER)
+        warn_not_counter(w);
+    if (annot & SX_PROMQL_HIST_ANNOT_NOT_GAUGE)
+        warn_not_gauge(w);
+}
+
+/* Handles a failed histogram operation of a window function: the two
+ * layout errors become Prometheus' warnings and drop the step's sample;
+ * running out of memory fails the query (the evaluator checks ctx->err
+ * after the callback, and the callbacks stop when it is set). Anything
+ * else (an invalid schema, which decoding never produces) just drops the
+ * sample. */
+static void hist_failed(const pq_window_t *w, int rc)
+{
+    if (rc == SX_PROMQL_HIST_EMIXED)
+        hist_annotate(w, SX_PROMQL_HIST_ANNOT_MIXED_SCHEMAS);
+    else if (rc == SX_PROMQL_HIST_EBOUNDS)
+        hist_annotate(w, SX_PROMQL_HIST_ANNOT_INCOMPAT_BOUNDS);
+    else if (rc == SX_PROMQL_HIST_EFLOATS)
+        hist_annotate(w, SX_PROMQL_HIST_ANNOT_MIXED_FLOATS);
+    else if (rc == SX_ENOMEM)
+        sx_pq__fail(w->ctx, SX_ENOMEM, "out of memory computing native histograms");
+}
+
 /* ---- rate, increase, delta, irate, idelta ---- */
 
-/* Prometheus' extrapolatedRate for float samples. The window is
- * (wend - range, wend]; the result is extrapolated towards both window
- * boundaries, but by no more than half an average sample interval where
- * the series seems to start or end inside the window, and (for counters)
- * not below the point where the counter would have been zero. Native
- * histogram windows are not computed yet (no output). */
+/* Prometheus' extrapolation factor of extrapolatedRate: the raw increase
+ * between the first point (first_t, value first_v) and the last (last_t)
+ * of npts points is extrapolated towards both window boundaries (lo, hi],
+ * but by no more than half an average sample interval where the series
+ * seems to start or end inside the window, and, with zero_clamp (float
+ * counters), not below the point where the counter would have been zero.
+ * Prometheus 3.5 applies that zero point to float counters only; a
+ * histogram counter is extrapolated as if it were a gauge. */
+static double extrapolation_factor(const pq_window_t *w, const win_t *x, int64_t first_t,
+                                   int64_t last_t, size_t npts, double first_v, double result,
+                                   bool zero_clamp, bool is_rate)
+{
+    double to_start = (double)(first_t - x->lo) / 1000;
+    double to_end = (double)(x->hi - last_t) / 1000;
+    double sampled = (double)(last_t - first_t) / 1000;
+    double avg = sampled / (double)(npts - 1);
+    double threshold = avg * 1.1;
+    if (to_start >= threshold)
+        to_start = avg / 2;
+    if (zero_clamp) {
+        double to_zero = to_start;
+        if (result > 0 && first_v >= 0)
+            to_zero = sampled * (first_v / result);
+        if (to_zero < to_start)
+            to_start = to_zero;
+    }
+    if (to_end >= threshold)
+        to_end = avg / 2;
+    double factor = (sampled + to_start + to_end) / sampled;
+    if (is_rate)
+        factor /= (double)w->range_ms / 1000;
+    return factor;
+}
+
+/* rate/increase/delta of a window of histograms only (histogramRate, then
+ * the extrapolation). The result has the gauge hint. */
+static void histogram_rate(pq_window_t *w, size_t i, const win_t *x, bool counter, bool is_rate)
+{
+    size_t n = x->hb - x->ha;
+    sx_promql_hist_t *const *pts = w->in->h + x->ha;
+    sx_promql_hist_t *inc, *r;
+    int annot = 0;
+    int rc = sx_promql_hist_increase(pts, n, counter, w->ctx->a, &inc, &annot);
+    hist_annotate(w, annot); /* the annotations of a failure too, as Prometheus words them */
+    if (rc) {
+        if (rc == SX_ENOMEM)
+            hist_failed(w, rc);
+        return;
+    }
+    double factor = extrapolation_factor(w, x, w->in->ht[x->ha], w->in->ht[x->hb - 1], n, 0, 0,
+                                         false, is_rate);
+    rc = sx_promql_hist_mul(inc, factor, w->ctx->a, &r);
+    if (rc) {
+        hist_failed(w, rc);
+        return;
+    }
+    if (w->hout)
+        w->hout[i] = r;
+}
+
+/* Prometheus' extrapolatedRate. A window needs two floats and no
+ * histograms, or two histograms and no floats; a window with both kinds
+ * is dropped with a warning. */
 static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
 {
     const double *v = w->in->v;
@@ -231,8 +343,14 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
             warn_mixed(w);
             continue;
         }
+        if (nh > 1) {
+            histogram_rate(w, i, &x, counter, is_rate);
+            if (w->ctx->err && w->ctx->err->code)
+                return;
+            continue;
+        }
         if (nf < 2)
-            continue; /* TODO(#funcs-nh): rate over native histograms. */
+            continue;
         double result = v[x.b - 1] - v[x.a];
         if (counter) {
             double prev = v[x.a];
@@ -242,29 +360,12 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
                 prev = v[j];
             }
         }
-        int64_t first_t = t[x.a], last_t = t[x.b - 1];
-        double to_start = (double)(first_t - x.lo) / 1000;
-        double to_end = (double)(x.hi - last_t) / 1000;
-        double sampled = (double)(last_t - first_t) / 1000;
-        double avg = sampled / (double)(nf - 1);
-        double threshold = avg * 1.1;
-        if (to_start >= threshold)
-            to_start = avg / 2;
-        if (counter) {
-            double to_zero = to_start;
-            if (result > 0 && v[x.a] >= 0)
-                to_zero = sampled * (v[x.a] / result);
-            if (to_zero < to_start)
-                to_start = to_zero;
-        }
-        if (to_end >= threshold)
-            to_end = avg / 2;
-        double factor = (sampled + to_start + to_end) / sampled;
-        if (is_rate)
-            factor /= (double)w->range_ms / 1000;
-        w->out[i] = result * factor;
+        w->out[i] = result * extrapolation_factor(w, &x, t[x.a], t[x.b - 1], nf, v[x.a], result,
+                                                  counter, is_rate);
         any = true;
     }
+    /* Prometheus notes a possible non-counter only when the series gave
+     * float results. */
     if (any && counter) {
         sx_str_t name = win_name(w);
         static const char *const suffixes[] = {"_total", "_sum", "_count", "_bucket"};
@@ -285,46 +386,105 @@ static void fn_rate(pq_window_t *w) { extrapolated_rate(w, true, true); }
 static void fn_increase(pq_window_t *w) { extrapolated_rate(w, true, false); }
 static void fn_delta(pq_window_t *w) { extrapolated_rate(w, false, false); }
 
-/* irate/idelta: the last two points of the window, whichever kind. */
+/* One of the two points irate/idelta look at. */
+typedef struct ipoint {
+    int64_t t;
+    double f;
+    const sx_promql_hist_t *h; /* NULL for a float */
+} ipoint_t;
+
+/* irate/idelta of two histograms (instantValue): the difference, or for
+ * irate across a counter reset the later histogram itself, with the gauge
+ * hint and per second for irate. Returns NULL when the step has no
+ * result. */
+static sx_promql_hist_t *instant_hist(pq_window_t *w, const ipoint_t *p0, const ipoint_t *p1,
+                                      bool is_rate)
+{
+    bool g0 = p0->h->counter_reset_hint == SX_PROMQL_HIST_HINT_GAUGE;
+    bool g1 = p1->h->counter_reset_hint == SX_PROMQL_HIST_HINT_GAUGE;
+    if (is_rate && (g0 || g1))
+        warn_not_counter(w);
+    if (!is_rate && (!g0 || !g1))
+        warn_not_gauge(w);
+    sx_promql_hist_t *r;
+    int rc;
+    if (!is_rate || !sx_promql_hist_detect_reset(p1->h, p0->h))
+        rc = sx_promql_hist_sub(p1->h, p0->h, w->ctx->a, &r);
+    else
+        rc = sx_promql_hist_compact(p1->h, w->ctx->a, &r);
+    if (rc) {
+        hist_failed(w, rc);
+        return NULL;
+    }
+    r->counter_reset_hint = SX_PROMQL_HIST_HINT_GAUGE;
+    if (is_rate) {
+        sx_promql_hist_t *d;
+        if ((rc = sx_promql_hist_div(r, (double)(p1->t - p0->t) / 1000, w->ctx->a, &d))) {
+            hist_failed(w, rc);
+            return NULL;
+        }
+        r = d;
+    }
+    return r;
+}
+
+/* irate/idelta: the last two points of the window, whichever kind, picked
+ * as Prometheus' instantValue does: the last two floats, then each of the
+ * last two histograms put into place (on equal times a histogram ends up
+ * first, which leaves a zero interval and no result). */
 static void instant_value(pq_window_t *w, bool is_rate)
 {
-    const double *v = w->in->v;
-    const int64_t *t = w->in->t;
+    const pq_rseries_t *in = w->in;
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
         win_t x;
         win_at(w, i, &x);
         size_t nf = x.b - x.a, nh = x.hb - x.ha;
         if (nf + nh < 2)
             continue;
-        /* Pick the last two points by time, floats first on equal times
-         * as Prometheus' merge does. */
-        int kind[2];
-        size_t idx[2];
-        int64_t ts[2];
-        size_t fi = x.b, hi = x.hb;
-        for (int k = 1; k >= 0; k--) {
-            bool take_f = fi > x.a && (hi == x.ha || w->in->t[fi - 1] > w->in->ht[hi - 1]);
-            if (take_f) {
-                kind[k] = 0, idx[k] = --fi, ts[k] = t[fi];
+        ipoint_t ss[2];
+        size_t n = 0;
+        for (size_t j = nf > 2 ? x.b - 2 : x.a; j < x.b; j++)
+            ss[n++] = (ipoint_t){in->t[j], in->v[j], NULL};
+        for (size_t j = nh > 2 ? x.hb - 2 : x.ha; j < x.hb; j++) {
+            ipoint_t s = {in->ht[j], 0, in->h[j]};
+            if (n == 0) {
+                ss[n++] = s;
+            } else if (n == 1) {
+                if (s.t < ss[0].t) {
+                    ss[1] = ss[0];
+                    ss[0] = s;
+                } else {
+                    ss[1] = s;
+                }
+                n = 2;
+            } else if (s.t < ss[0].t) {
+                /* Older than both: ignored. */
+            } else if (s.t > ss[1].t) {
+                ss[0] = ss[1];
+                ss[1] = s;
             } else {
-                kind[k] = 1, idx[k] = --hi, ts[k] = w->in->ht[hi];
+                ss[0] = s;
             }
         }
-        int64_t interval = ts[1] - ts[0];
+        int64_t interval = ss[1].t - ss[0].t;
         if (interval == 0)
             continue;
-        if (kind[0] != kind[1]) {
+        if (!ss[0].h && !ss[1].h) {
+            double r = ss[1].f;
+            if (!is_rate || !(ss[1].f < ss[0].f))
+                r = ss[1].f - ss[0].f;
+            if (is_rate)
+                r /= (double)interval / 1000;
+            w->out[i] = r;
+        } else if (ss[0].h && ss[1].h) {
+            sx_promql_hist_t *r = instant_hist(w, &ss[0], &ss[1], is_rate);
+            if (w->ctx->err && w->ctx->err->code)
+                return;
+            if (r && w->hout)
+                w->hout[i] = r;
+        } else {
             warn_mixed(w);
-            continue;
         }
-        if (kind[0] == 1)
-            continue; /* TODO(#funcs-nh): irate/idelta over native histograms. */
-        double r = v[idx[1]];
-        if (!is_rate || !(v[idx[1]] < v[idx[0]]))
-            r = v[idx[1]] - v[idx[0]];
-        if (is_rate)
-            r /= (double)interval / 1000;
-        w->out[i] = r;
     }
 }
 
@@ -442,25 +602,6 @@ static void fn_min_over_time(pq_window_t *w) { compare_over_time(w, false, false
 static void fn_ts_of_max_over_time(pq_window_t *w) { compare_over_time(w, true, true); }
 static void fn_ts_of_min_over_time(pq_window_t *w) { compare_over_time(w, false, true); }
 
-static void fn_sum_over_time(pq_window_t *w)
-{
-    const double *v = w->in->v;
-    for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
-        win_at(w, i, &x);
-        if (x.b > x.a && x.hb > x.ha) {
-            warn_mixed(w);
-            continue;
-        }
-        if (x.b == x.a)
-            continue; /* TODO(#funcs-nh): sum_over_time over native histograms. */
-        double sum = 0, c = 0;
-        for (size_t j = x.a; j < x.b; j++)
-            kahan_inc(v[j], &sum, &c);
-        w->out[i] = isinf(sum) ? sum : sum + c;
-    }
-}
-
 /* The mean as Prometheus computes it: a Kahan-compensated direct sum while
  * it stays finite, switching to an incremental mean once it would
  * overflow. */
@@ -491,7 +632,49 @@ static double window_mean(const double *v, size_t a, size_t b)
     return sum / count + c / count;
 }
 
-static void fn_avg_over_time(pq_window_t *w)
+/* sum_over_time of a window of histograms only: the first copied, the
+ * others added to it in time order (Add merges the counter reset hints).
+ * Returns NULL, after the warning, when the layouts are incompatible. */
+static sx_promql_hist_t *hist_sum_window(pq_window_t *w, const win_t *x)
+{
+    sx_promql_hist_t *sum, *r;
+    int rc = sx_promql_hist_copy(w->in->h[x->ha], w->ctx->a, &sum);
+    for (size_t j = x->ha + 1; rc == 0 && j < x->hb; j++) {
+        rc = sx_promql_hist_add(sum, w->in->h[j], w->ctx->a, &r);
+        sum = r;
+    }
+    if (rc) {
+        hist_failed(w, rc);
+        return NULL;
+    }
+    return sum;
+}
+
+/* avg_over_time of a window of histograms only. Prometheus 3.5 computes
+ * the incremental mean, mean += h/n - mean/n, without Kahan compensation
+ * (unlike its float path). */
+static sx_promql_hist_t *hist_avg_window(pq_window_t *w, const win_t *x)
+{
+    sx_arena_t *a = w->ctx->a;
+    sx_promql_hist_t *mean, *left, *right, *delta;
+    int rc = sx_promql_hist_copy(w->in->h[x->ha], a, &mean);
+    for (size_t j = x->ha + 1; rc == 0 && j < x->hb; j++) {
+        double count = (double)(j - x->ha + 1);
+        if ((rc = sx_promql_hist_div(w->in->h[j], count, a, &left)) ||
+            (rc = sx_promql_hist_div(mean, count, a, &right)) ||
+            (rc = sx_promql_hist_sub(left, right, a, &delta)))
+            break;
+        rc = sx_promql_hist_add(mean, delta, a, &mean);
+    }
+    if (rc) {
+        hist_failed(w, rc);
+        return NULL;
+    }
+    return mean;
+}
+
+/* sum_over_time/avg_over_time: floats or histograms, not both. */
+static void sum_avg_over_time(pq_window_t *w, bool avg)
 {
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
         win_t x;
@@ -500,11 +683,29 @@ static void fn_avg_over_time(pq_window_t *w)
             warn_mixed(w);
             continue;
         }
+        if (x.hb > x.ha) {
+            sx_promql_hist_t *h = avg ? hist_avg_window(w, &x) : hist_sum_window(w, &x);
+            if (w->ctx->err && w->ctx->err->code)
+                return;
+            if (h && w->hout)
+                w->hout[i] = h;
+            continue;
+        }
         if (x.b == x.a)
-            continue; /* TODO(#funcs-nh): avg_over_time over native histograms. */
-        w->out[i] = window_mean(w->in->v, x.a, x.b);
+            continue;
+        if (avg) {
+            w->out[i] = window_mean(w->in->v, x.a, x.b);
+            continue;
+        }
+        double sum = 0, c = 0;
+        for (size_t j = x.a; j < x.b; j++)
+            kahan_inc(w->in->v[j], &sum, &c);
+        w->out[i] = isinf(sum) ? sum : sum + c;
     }
 }
+
+static void fn_sum_over_time(pq_window_t *w) { sum_avg_over_time(w, false); }
+static void fn_avg_over_time(pq_window_t *w) { sum_avg_over_time(w, true); }
 
 static void variance_over_time(pq_window_t *w, bool stddev)
 {
@@ -609,9 +810,6 @@ static void fn_mad_over_time(pq_window_t *w)
 
 /* ---- changes, resets ---- */
 
-static bool hist_equal(const sx_promql_hist_t *a, const sx_promql_hist_t *b);
-static bool hist_detect_reset(const sx_promql_hist_t *cur, const sx_promql_hist_t *prev);
-
 /* Walks the window's floats and histograms merged in time order. */
 static void changes_resets(pq_window_t *w, bool resets)
 {
@@ -643,7 +841,8 @@ static void changes_resets(pq_window_t *w, bool resets)
                         n++;
                 } else if (!ph || !ch) {
                     n++;
-                } else if (resets ? hist_detect_reset(ch, ph) : !hist_equal(ch, ph)) {
+                } else if (resets ? sx_promql_hist_detect_reset(ch, ph)
+                                  : !sx_promql_hist_equal(ch, ph)) {
                     n++;
                 }
             }
@@ -1662,21 +1861,10 @@ typedef struct hbucket {
 
 static bool hist_custom(const sx_promql_hist_t *h) { return h->schema == -53; }
 
-/* Upper bound of exponential bucket idx (Prometheus' getBound). */
+/* Upper bound of exponential bucket idx, from Prometheus' own table. */
 static double exp_bound(int32_t idx, int32_t schema)
 {
-    if (schema <= 0) {
-        int64_t e = (int64_t)idx * ((int64_t)1 << -schema);
-        if (e == 1024)
-            return DBL_MAX;
-        return ldexp(1, (int)(e > 2000 ? 2000 : e < -2000 ? -2000 : e));
-    }
-    int32_t frac_idx = idx & ((1 << schema) - 1);
-    double frac = exp2((double)frac_idx / (double)(1 << schema)) / 2;
-    int64_t e = ((int64_t)idx >> schema) + 1;
-    if (frac == 0.5 && e == 1025)
-        return DBL_MAX;
-    return ldexp(frac, (int)(e > 2000 ? 2000 : e < -2000 ? -2000 : e));
+    return sx_promql_hist_bound(idx, schema, NULL, 0);
 }
 
 /* Every bucket of h from the lowest to the highest value (negative
@@ -1728,86 +1916,6 @@ static size_t hist_buckets(pq_ctx_t *c, const sx_promql_hist_t *h, hbucket_t **o
     }
     *out = b;
     return k;
-}
-
-static bool hist_equal(const sx_promql_hist_t *a, const sx_promql_hist_t *b)
-{
-    if (a->schema != b->schema || a->zero_threshold != b->zero_threshold ||
-        a->zero_count != b->zero_count || a->count != b->count ||
-        !(a->sum == b->sum || (isnan(a->sum) && isnan(b->sum))) || a->npos != b->npos ||
-        a->nneg != b->nneg || a->npos_spans != b->npos_spans || a->nneg_spans != b->nneg_spans ||
-        a->ncustom != b->ncustom)
-        return false;
-    for (uint32_t i = 0; i < a->npos_spans; i++)
-        if (a->pos_spans[i].offset != b->pos_spans[i].offset ||
-            a->pos_spans[i].len != b->pos_spans[i].len)
-            return false;
-    for (uint32_t i = 0; i < a->nneg_spans; i++)
-        if (a->neg_spans[i].offset != b->neg_spans[i].offset ||
-            a->neg_spans[i].len != b->neg_spans[i].len)
-            return false;
-    for (uint32_t i = 0; i < a->npos; i++)
-        if (a->pos[i] != b->pos[i])
-            return false;
-    for (uint32_t i = 0; i < a->nneg; i++)
-        if (a->neg[i] != b->neg[i])
-            return false;
-    for (uint32_t i = 0; i < a->ncustom; i++)
-        if (a->custom_values[i] != b->custom_values[i])
-            return false;
-    return true;
-}
-
-/* A simplified DetectReset: an explicit reset hint, a lower count, a lower
- * zero bucket, or any bucket (matched by index, same schema) that went
- * down or disappeared. Schema changes that reduce resolution are treated
- * as resets only when the counts say so. */
-static bool hist_detect_reset(const sx_promql_hist_t *cur, const sx_promql_hist_t *prev)
-{
-    if (cur->counter_reset_hint == 1)
-        return true;
-    if (cur->counter_reset_hint == 2 || cur->counter_reset_hint == 3)
-        return false;
-    if (cur->count < prev->count)
-        return true;
-    if (hist_custom(cur) != hist_custom(prev) || cur->schema > prev->schema)
-        return true;
-    if (cur->zero_count < prev->zero_count || cur->zero_threshold != prev->zero_threshold)
-        return true;
-    if (cur->schema != prev->schema)
-        return false;
-    for (int neg = 0; neg < 2; neg++) {
-        const sx_promql_span_t *ps = neg ? prev->neg_spans : prev->pos_spans;
-        uint32_t nps = neg ? prev->nneg_spans : prev->npos_spans;
-        const double *pb = neg ? prev->neg : prev->pos;
-        const sx_promql_span_t *cs = neg ? cur->neg_spans : cur->pos_spans;
-        uint32_t ncs = neg ? cur->nneg_spans : cur->npos_spans;
-        const double *cb = neg ? cur->neg : cur->pos;
-        int32_t pidx = 0;
-        size_t pi = 0;
-        for (uint32_t s = 0; s < nps; s++) {
-            pidx += ps[s].offset;
-            for (uint32_t j = 0; j < ps[s].len; j++, pidx++, pi++) {
-                /* Find pidx in cur. */
-                int32_t cidx = 0;
-                size_t ci = 0;
-                double cv = 0;
-                bool found = false;
-                for (uint32_t t = 0; t < ncs && !found; t++) {
-                    cidx += cs[t].offset;
-                    if (pidx >= cidx && pidx < cidx + (int32_t)cs[t].len) {
-                        cv = cb[ci + (size_t)(pidx - cidx)];
-                        found = true;
-                    }
-                    cidx += (int32_t)cs[t].len;
-                    ci += cs[t].len;
-                }
-                if (cv < pb[pi])
-                    return true;
-            }
-        }
-    }
-    return false;
 }
 
 /* Prometheus' HistogramQuantile for native histograms: exponential

@@ -143,7 +143,7 @@ void sx_pq__quote_rune(sx_buf_t *b, int32_t r);
 void sx_pq__rune_u(sx_buf_t *b, int32_t r);
 /* Prometheus' model.Duration String(): 1h30m, 0s. ms must be >= 0. */
 void sx_pq__duration_str(sx_buf_t *b, int64_t ms);
-/* Prometheus' model.ParseDuration: 0 and *ms, or -1 and a message. */
+/* Prometheus' model.ParseDuration: 0 and *seconds, or -1 and the message. */
 int sx_pq__parse_duration(const char *s, size_t n, double *seconds, char *msg, size_t msgsz);
 /* A valid legacy label name: [a-zA-Z_][a-zA-Z0-9_]*. */
 bool sx_pq__legacy_label(sx_str_t s);

@@ -706,6 +706,204 @@ static void test_native_histogram_functions(void **state)
     assert_int_equal(out.n, 0);
 }
 
+/* ---- Native histograms in range functions ---- */
+
+/* Runs a window function over one series of histogram points (and
+ * optionally float points) for every step of ctx; returns the histogram
+ * outputs, the float ones in *fout (may be NULL). */
+static sx_promql_hist_t **run_hwindow(const char *name, const int64_t *ht,
+                                      sx_promql_hist_t **h, size_t nh, const int64_t *t,
+                                      const double *v, size_t n, int64_t range_ms, double **fout)
+{
+    pq_ctx_t *c = &F.ctx;
+    static sx_label_t lbls[1];
+    lbls[0] = L("__name__", "m");
+    pq_rseries_t rs = {.labels = lbls, .nlabels = 1, .t = (int64_t *)t, .v = (double *)v, .n = n,
+                       .ht = (int64_t *)ht, .h = h, .nh = nh};
+    pq_call_t call = {.ctx = c};
+    double *out = sx_pq__steps_new(c);
+    sx_promql_hist_t **hout = sx_arena_calloc(c->a, c->nsteps, sizeof(*hout));
+    pq_window_t w = {.ctx = c, .call = &call, .in = &rs, .wend = c->ts, .range_ms = range_ms,
+                     .out = out, .hout = hout};
+    fn(name)->window(&w);
+    if (fout)
+        *fout = out;
+    return hout;
+}
+
+/* A schema-0 histogram with buckets 0..n-1 (or custom bounds when ncustom
+ * is set), in the test arena. */
+static sx_promql_hist_t *mkhist(const double *b, uint32_t n, double sum, uint8_t hint,
+                                const double *custom, uint32_t ncustom)
+{
+    sx_promql_hist_t *h = sx_arena_calloc(&F.a, 1, sizeof(*h));
+    sx_promql_span_t *sp = sx_arena_calloc(&F.a, 1, sizeof(*sp));
+    double *pos = sx_arena_alloc(&F.a, n * sizeof(double));
+    *sp = (sx_promql_span_t){0, n};
+    memcpy(pos, b, n * sizeof(double));
+    h->schema = ncustom ? -53 : 0;
+    h->counter_reset_hint = hint;
+    h->zero_threshold = ncustom ? 0 : 0.001;
+    for (uint32_t i = 0; i < n; i++)
+        h->count += b[i];
+    h->sum = sum;
+    h->pos_spans = sp;
+    h->npos_spans = 1;
+    h->pos = pos;
+    h->npos = n;
+    h->custom_values = (double *)custom;
+    h->ncustom = ncustom;
+    return h;
+}
+
+/* Forgets the annotations so far, keeping the arena (and the histograms
+ * built in it), unlike ctx_new. */
+static void notes_reset(void)
+{
+    memset(&F.ctx.notes, 0, sizeof(F.ctx.notes));
+    memset(F.ctx._notes_cap, 0, sizeof(F.ctx._notes_cap));
+}
+
+static bool warned(const char *needle)
+{
+    return has_note(F.ctx.notes.warnings, F.ctx.notes.nwarnings, needle);
+}
+
+static void test_rate_over_histograms_is_a_gauge_without_zero_point(void **state)
+{
+    (void)state;
+    ctx_new(1, 60000, 0);
+    int64_t ht[] = {30000, 60000};
+    sx_promql_hist_t *h[] = {mkhist((double[]){1, 0, 0}, 3, 1, 0, NULL, 0),
+                             mkhist((double[]){1, 2, 1}, 3, 5, 0, NULL, 0)};
+    /* 30s sampled, 30s to the window start (under the 33s threshold).
+     * Prometheus 3.5 does not stop histograms at the zero point (which a
+     * float counter would reach 10s before the first point), so the
+     * factor is 60/30. */
+    sx_promql_hist_t *r = run_hwindow("increase", ht, h, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 6);
+    assert_close(r->sum, 8);
+    assert_int_equal(r->counter_reset_hint, 3);
+    r = run_hwindow("rate", ht, h, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 0.1);
+    assert_int_equal(r->counter_reset_hint, 3);
+    assert_int_equal(F.ctx.notes.nwarnings, 0);
+    assert_int_equal(F.ctx.notes.ninfos, 0); /* no "might not be a counter" for histograms */
+    /* delta() over counter histograms computes, but warns. */
+    r = run_hwindow("delta", ht, h, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 6);
+    assert_true(warned("PromQL warning: this native histogram metric is not a gauge: \"m\""));
+}
+
+static void test_rate_over_gauge_histograms_warns(void **state)
+{
+    (void)state;
+    ctx_new(1, 60000, 0);
+    int64_t ht[] = {30000, 60000};
+    sx_promql_hist_t *h[] = {mkhist((double[]){1}, 1, 1, 3, NULL, 0),
+                             mkhist((double[]){2}, 1, 2, 3, NULL, 0)};
+    sx_promql_hist_t *r = run_hwindow("rate", ht, h, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_true(warned("PromQL warning: this native histogram metric is not a counter: \"m\""));
+    notes_reset();
+    r = run_hwindow("delta", ht, h, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 2);
+    assert_int_equal(F.ctx.notes.nwarnings, 0);
+    r = run_hwindow("irate", ht, h, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_true(warned("this native histogram metric is not a counter"));
+}
+
+static void test_irate_and_idelta_over_histograms(void **state)
+{
+    (void)state;
+    ctx_new(1, 60000, 0);
+    int64_t ht[] = {20000, 40000, 50000};
+    sx_promql_hist_t *h[] = {mkhist((double[]){5}, 1, 5, 0, NULL, 0),
+                             mkhist((double[]){1, 1}, 2, 3, 0, NULL, 0),
+                             mkhist((double[]){2, 4}, 2, 8, 0, NULL, 0)};
+    /* The last two: (2,4) - (1,1) over 10s. */
+    sx_promql_hist_t *r = run_hwindow("irate", ht, h, 3, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 0.4);
+    assert_close(r->sum, 0.5);
+    assert_int_equal(r->counter_reset_hint, 3);
+    r = run_hwindow("idelta", ht, h, 3, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 4);
+    assert_true(warned("this native histogram metric is not a gauge"));
+    /* Across a reset irate takes the later histogram itself. */
+    F.ts[0] = 45000;
+    notes_reset();
+    r = run_hwindow("irate", ht, h, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 0.1);
+    assert_int_equal(F.ctx.notes.nwarnings, 0);
+    /* A float and a histogram as the last two points: no result. */
+    F.ts[0] = 60000;
+    int64_t t[] = {45000};
+    double v[] = {1};
+    double *fo;
+    r = run_hwindow("irate", ht + 2, h + 2, 1, t, v, 1, 60000, &fo)[0];
+    assert_null(r);
+    assert_true(pq_is_absent(fo[0]));
+    assert_true(warned("PromQL warning: encountered a mix of histograms and floats for metric "
+                       "name \"m\""));
+}
+
+static void test_sum_and_avg_over_time_of_histograms(void **state)
+{
+    (void)state;
+    ctx_new(1, 60000, 0);
+    int64_t ht[] = {20000, 40000, 60000};
+    sx_promql_hist_t *h[] = {mkhist((double[]){1, 2}, 2, 3, 0, NULL, 0),
+                             mkhist((double[]){3}, 1, 4, 0, NULL, 0),
+                             mkhist((double[]){2, 4}, 2, 8, 0, NULL, 0)};
+    sx_promql_hist_t *r = run_hwindow("sum_over_time", ht, h, 3, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 12);
+    assert_close(r->sum, 15);
+    assert_close(r->pos[0], 6);
+    assert_close(r->pos[1], 6);
+    r = run_hwindow("avg_over_time", ht, h, 3, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_close(r->count, 4);
+    assert_close(r->sum, 5);
+    assert_close(r->pos[0], 2);
+    assert_int_equal(F.ctx.notes.nwarnings, 0);
+    /* Floats and histograms in one window: no result. */
+    int64_t t[] = {30000};
+    double v[] = {1};
+    double *fo;
+    r = run_hwindow("sum_over_time", ht, h, 3, t, v, 1, 60000, &fo)[0];
+    assert_null(r);
+    assert_true(pq_is_absent(fo[0]));
+    assert_true(warned("encountered a mix of histograms and floats"));
+    /* Custom buckets with different bounds cannot be added. */
+    notes_reset();
+    static const double b1[] = {2}, b2[] = {5, 10};
+    sx_promql_hist_t *c[] = {mkhist((double[]){1}, 1, 1, 0, b1, 1),
+                             mkhist((double[]){1}, 1, 1, 0, b2, 2)};
+    assert_null(run_hwindow("avg_over_time", ht, c, 2, NULL, NULL, 0, 60000, NULL)[0]);
+    assert_true(warned("PromQL warning: vector contains histograms with incompatible custom "
+                       "buckets for metric name \"m\""));
+    /* The same change of bounds is a counter reset for resets() and a
+     * change for changes(), and rate() starts over from the second. */
+    double *n;
+    run_hwindow("resets", ht, c, 2, NULL, NULL, 0, 60000, &n);
+    assert_close(n[0], 1);
+    run_hwindow("changes", ht, c, 2, NULL, NULL, 0, 60000, &n);
+    assert_close(n[0], 1);
+    r = run_hwindow("increase", ht, c, 2, NULL, NULL, 0, 60000, NULL)[0];
+    assert_non_null(r);
+    assert_int_equal(r->schema, -53);
+    assert_int_equal(r->ncustom, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +932,10 @@ int main(void)
         cmocka_unit_test(test_label_join),
         cmocka_unit_test(test_histogram_quantile_classic),
         cmocka_unit_test(test_native_histogram_functions),
+        cmocka_unit_test(test_rate_over_histograms_is_a_gauge_without_zero_point),
+        cmocka_unit_test(test_rate_over_gauge_histograms_warns),
+        cmocka_unit_test(test_irate_and_idelta_over_histograms),
+        cmocka_unit_test(test_sum_and_avg_over_time_of_histograms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

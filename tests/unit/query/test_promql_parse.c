@@ -191,6 +191,7 @@ static void test_parse_formats_canonically(void **state)
         {"limit_ratio(0.5, foo)", "limit_ratio(0.5, foo)"},
         {"info(foo, {a=\"b\"})", "info(foo, {a=\"b\"})"},
         {"info(foo, {a=~\".*\"})", "info(foo, {a=~\".*\"})"},
+        {"info(foo, {})", "info(foo, {})"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         assert_format(cases[i][0], cases[i][1]);
@@ -665,6 +666,47 @@ static void test_parse_uses_only_the_arena_on_error(void **state)
         assert_int_not_equal(p.rc, 0);
         done(&p);
     }
+
+    /* Running out of arena mid-parse is SX_ELIMIT, regexes released. */
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_puts(&b, "x{a=~\"y.*\"}");
+    for (int i = 0; i < 3000; i++)
+        sx_buf_puts(&b, " or x{a=~\"y.*\"}");
+    sx_buf_putc(&b, '\0');
+    sx_arena_t a;
+    sx_arena_init(&a);
+    a._limit = 64 * 1024;
+    sx_promql_expr_t *e = NULL;
+    sx_err_t err;
+    assert_int_equal(sx_promql_parse(sx_str(b.ptr), &a, &e, &err), SX_ELIMIT);
+    assert_null(e);
+    sx_arena_dispose(&a);
+    sx_buf_dispose(&b);
+}
+
+/* Inputs the fuzzer found whose canonical form did not parse back to the
+ * same form (tests/fuzz/corpus/promql/regress-*). */
+static void test_parse_round_trip_regressions(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "5 % + 1h30m - 44424d444ms", /* float seconds lost a millisecond */
+        "1 + Inf ^ 7",               /* "+Inf ^ 7" parses as +(Inf ^ 7) */
+        "info(fOo, {})",             /* an empty selector printed as nothing */
+        "foo offset (1h) + 5m",      /* parentheses after offset are kept */
+        "foo @ 1700000000.123",
+        "bottomk offset + +4 -----20", /* an offset expression printed bare */
+        "'\\ufffd'",                     /* U+FFFD printed raw, which the lexer rejects */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *f1 = format_of(cases[i]);
+        assert_true(strncmp(f1, "ERR", 3) != 0);
+        char *f2 = format_of(f1);
+        if (strcmp(f1, f2) != 0)
+            fail_msg("query %s\n  formats as %s\n  then as    %s", cases[i], f1, f2);
+        free(f1);
+        free(f2);
+    }
 }
 
 /* ---- Conformance queries ---- */
@@ -842,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_parse_ast_json_shape),
         cmocka_unit_test(test_parse_deep_nesting_is_an_error),
         cmocka_unit_test(test_parse_uses_only_the_arena_on_error),
+        cmocka_unit_test(test_parse_round_trip_regressions),
         cmocka_unit_test(test_parse_conformance_queries_parse_and_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
