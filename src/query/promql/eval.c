@@ -1805,6 +1805,38 @@ static int run(pq_ctx_t *c, sx_promql_expr_t *e, bool instant, sx_promql_result_
         out->t = c->ts[0];
         break;
     case SX_PROMQL_VECTOR: {
+        /* Series with the same labels at different steps are one series
+         * (`a > 1 or a < 0`); at the same step they are an error. */
+        if (v.n > 1) {
+            lmap_t m;
+            lmap_init(c, &m, v.n);
+            size_t k = 0;
+            for (size_t i = 0; i < v.n; i++) {
+                pq_series_t *s = &v.s[i];
+                uint32_t j = lmap_find(c, &m, s->labels, s->nlabels, true, (uint32_t)k);
+                if (j == k) {
+                    v.s[k++] = *s;
+                    continue;
+                }
+                pq_series_t *d = &v.s[j];
+                for (size_t q = 0; q < ns; q++) {
+                    bool sh = s->h && s->h[q];
+                    if (pq_is_absent(s->v[q]) && !sh)
+                        continue;
+                    if (!pq_is_absent(d->v[q]) || (d->h && d->h[q]))
+                        return sx_pq__fail(c, SX_EEXEC,
+                                           "vector cannot contain metrics with the same labelset");
+                    d->v[q] = s->v[q];
+                    if (sh) {
+                        if (!d->h)
+                            d->h = sx_arena_calloc(c->a, ns, sizeof(*d->h));
+                        d->h[q] = s->h[q];
+                    }
+                }
+                d->drop_name = d->drop_name || s->drop_name;
+            }
+            v.n = k;
+        }
         out->type = instant ? SX_PROMQL_VECTOR : SX_PROMQL_MATRIX;
         out->series = sx_arena_calloc(c->a, v.n ? v.n : 1, sizeof(*out->series));
         size_t k = 0;
