@@ -101,7 +101,8 @@ class Prometheus:
         cfg = os.path.join(data, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
-        return [PROM_BIN, "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(data, "tsdb"),
+        return [PROM_BIN, "--config.file=" + cfg,
+                "--storage.tsdb.path=" + os.path.join(data, "tsdb"),
                 "--storage.tsdb.retention.time=30d", f"--web.listen-address=127.0.0.1:{port}",
                 "--web.enable-remote-write-receiver", "--log.level=warn"]
 
