@@ -335,6 +335,11 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
     const double *v = w->in->v;
     const int64_t *t = w->in->t;
     bool any = false;
+    /* Most counters never reset: one scan of the series spares every
+     * window its own reset scan (the sum is the same either way). */
+    bool resets = false;
+    for (size_t j = 1; counter && j < w->in->n && !resets; j++)
+        resets = v[j] < v[j - 1];
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
         win_t x;
         win_at(w, i, &x);
@@ -352,7 +357,7 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
         if (nf < 2)
             continue;
         double result = v[x.b - 1] - v[x.a];
-        if (counter) {
+        if (counter && resets) {
             double prev = v[x.a];
             for (size_t j = x.a + 1; j < x.b; j++) {
                 if (v[j] < prev)
