@@ -1531,8 +1531,6 @@ static int eval_vector_vector(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
     uint32_t *matched_by = NULL; /* per group and step: 1 + the many-side index that matched */
     if (card == PQ_CARD_ONE_TO_ONE)
         matched_by = sx_arena_calloc(c->a, (size_t)ngroups * ns + 1, sizeof(uint32_t));
-    uint32_t *out_owner = NULL;  /* per output and step: who wrote it (for collisions) */
-    (void)out_owner;
     for (size_t mi = 0; mi < many->n; mi++) {
         const pq_series_t *ms = &many->s[mi];
         sx_label_t *sl;
@@ -1744,10 +1742,6 @@ void sx_promql_opts_default(sx_promql_opts_t *o)
     o->subquery_step_ms = 60 * 1000;
     o->delayed_name_removal = true;
 }
-
-typedef struct sort_ent {
-    sx_promql_series_t *s;
-} sort_ent_t;
 
 static int series_cmp(const void *a, const void *b)
 {
