@@ -960,7 +960,7 @@ def main():
     nonempty = set()
     ref_errors = []
     nq = 0
-    for idx, (fam, expr) in enumerate(CORPUS):
+    for fam, expr in CORPUS:
         expr = expr.replace("{AT}", str(at_s))
         if fam not in stats:
             families.append(fam)
