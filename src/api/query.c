@@ -409,6 +409,8 @@ static int qrun_init(sx_api_ctx_t *ctx, sx_req_t *req, qrun_t *r)
         r->opts.lookback_ms = cfg->query_lookback_ms;
     if (cfg && cfg->query_max_samples > 0)
         r->opts.max_samples = cfg->query_max_samples;
+    if (cfg && cfg->query_parallelism > 0)
+        r->opts.parallelism = cfg->query_parallelism;
     int64_t t = 0;
     if (duration_param(req, "timeout", &t))
         return -1;

@@ -77,6 +77,9 @@ static const option_t options[] = {
      "PromQL queries evaluated at the same time; further ones wait for a slot"},
     {"query-lookback-delta", NULL, OPT_DURATION, "DURATION", "5m", OFF(query_lookback_ms), 0,
      NULL, "how far back an instant selector looks for a sample"},
+    {"query-parallelism", NULL, OPT_INT, "N", "0", OFF(query_parallelism), 0, NULL,
+     "threads one query uses for range functions over many series; 0 = one per core (at "
+     "most 8)"},
     {"tls-cert", NULL, OPT_STRING, "FILE", NULL, OFF(tls_cert), 0, NULL,
      "PEM certificate chain; TLS is on when tls-cert and tls-key are both set"},
     {"tls-key", NULL, OPT_STRING, "FILE", NULL, OFF(tls_key), 0, NULL,

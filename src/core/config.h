@@ -34,6 +34,7 @@ typedef struct sx_config {
     int query_max_samples;        /* samples one query may hold; default 50,000,000 */
     int query_max_concurrency;    /* queries evaluated at once; others wait; default 20 */
     int64_t query_lookback_ms;    /* lookback delta; default 5m */
+    int query_parallelism;        /* threads per query for range functions; 0 = cores */
     char *tls_cert;         /* PEM file; TLS on when cert and key are set */
     char *tls_key;
     char *tls_client_ca;    /* PEM file; when set, clients must present a cert signed by it */

@@ -4,6 +4,7 @@
  * accepting and finish requests, then flush and close storage. */
 #include "server.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,11 @@ int sx_server_run(const sx_config_t *cfg)
     /* Block before any thread starts, so only sigwait sees them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Query and request arenas come and go in 64 KiB chunks. Keep freed
+     * heap for the next request instead of returning it to the kernel at
+     * once and faulting it back in (a fifth of a large query's time). */
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
 
     sx_err_t err;
     sx_err_clear(&err);

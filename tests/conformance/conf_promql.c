@@ -2675,6 +2675,11 @@ static void run_one(const char *path, const char *name, file_stats_t *st)
     r.opts.max_samples = 10000;
     r.opts.subquery_step_ms = 60000;
     r.opts.delayed_name_removal = true;
+    /* Range-function windows over two or more series run on two threads,
+     * so the parallel path (slicing, merging outputs and annotations) is
+     * held to every case; SX_CONF_SERIAL=1 checks the serial path. */
+    r.opts.parallelism = getenv("SX_CONF_SERIAL") ? 1 : 2;
+    r.opts.parallel_min_series = 2;
     sx_arena_init(&r.a);
 
     const char *nofork = getenv("SX_CONF_NOFORK");

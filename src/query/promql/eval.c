@@ -9,6 +9,8 @@
  * series, delayed __name__ removal when enabled. */
 #include "promql_int.h"
 
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -325,12 +327,14 @@ typedef struct rsrc {
     int64_t *its; /* inner step times */
     size_t nits;
     size_t next;
+    size_t end;   /* series index to stop at (SIZE_MAX = all) */
 } rsrc_t;
 
 static int rsrc_open(pq_ctx_t *c, const pq_node_t *n, rsrc_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->node = n;
+    r->end = SIZE_MAX;
     sx_arena_init(&r->tmp);
     const pq_mod_t *mod = n->kind == PQ_MSEL ? &n->sel.mod : &n->sub.mod;
     const pq_node_t *rexpr = n->kind == PQ_MSEL ? n->sel.range_expr : n->sub.range_expr;
@@ -402,7 +406,7 @@ static int rsrc_next(pq_ctx_t *c, rsrc_t *r, pq_rseries_t *out, bool *done)
     memset(out, 0, sizeof(*out));
     *done = false;
     if (r->node->kind == PQ_MSEL) {
-        if (r->next >= r->it.n) {
+        if (r->next >= r->it.n || r->next >= r->end) {
             *done = true;
             return 0;
         }
@@ -422,7 +426,7 @@ static int rsrc_next(pq_ctx_t *c, rsrc_t *r, pq_rseries_t *out, bool *done)
         out->nh = raw.nh;
         return 0;
     }
-    if (r->next >= r->inner.n) {
+    if (r->next >= r->inner.n || r->next >= r->end) {
         *done = true;
         return 0;
     }
@@ -537,19 +541,19 @@ static void finish_func_output(pq_ctx_t *c, const pq_func_t *fn, pq_value_t *out
     }
 }
 
-static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, size_t midx,
-                            pq_value_t *out)
+/* The window loop over the series r yields: one output series per input
+ * series that has a value at some step. */
+static int window_loop(pq_ctx_t *c, rsrc_t *r, const pq_func_t *fn, const pq_call_t *call,
+                       pq_value_t *out)
 {
-    const pq_func_t *fn = n->call.fn;
-    rsrc_t r;
-    int rc = rsrc_open(c, unparen(n->call.args[midx]), &r);
+    int rc = 0;
     out->type = SX_PROMQL_VECTOR;
     size_t cap = 0;
-    pq_window_t w = {.ctx = c, .call = call, .wend = r.wend, .range_ms = r.range};
+    pq_window_t w = {.ctx = c, .call = call, .wend = r->wend, .range_ms = r->range};
     while (rc == 0) {
         pq_rseries_t s;
         bool done;
-        if ((rc = rsrc_next(c, &r, &s, &done)) || done)
+        if ((rc = rsrc_next(c, r, &s, &done)) || done)
             break;
         if ((rc = sx_pq__samples_add(c, (int64_t)(s.n + s.nh))))
             break;
@@ -588,6 +592,136 @@ static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, si
         if ((rc = sx_pq__check(c)))
             break;
     }
+    return rc;
+}
+
+/* One worker of a parallel window loop: its own context, arena, error
+ * and annotations; it reads a contiguous slice of the series. */
+typedef struct wjob {
+    pq_ctx_t ctx;
+    sx_arena_t arena;
+    sx_err_t err;
+    rsrc_t r;
+    pq_call_t call;
+    const pq_func_t *fn;
+    pq_value_t out;
+    int rc;
+    pthread_t th;
+} wjob_t;
+
+static void *wjob_run(void *p)
+{
+    wjob_t *j = p;
+    j->rc = window_loop(&j->ctx, &j->r, j->fn, &j->call, &j->out);
+    return NULL;
+}
+
+/* Copy a worker's output series into the query arena (labels, values and
+ * histograms all live in the worker's arena, which is disposed next). */
+static void adopt_series(pq_ctx_t *c, const pq_series_t *in, pq_series_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->drop_name = in->drop_name;
+    o->nlabels = in->nlabels;
+    o->labels = sx_arena_alloc(c->a, (in->nlabels ? in->nlabels : 1) * sizeof(sx_label_t));
+    for (uint32_t i = 0; i < in->nlabels; i++) {
+        o->labels[i].name = sx_arena_strdup_str(c->a, in->labels[i].name);
+        o->labels[i].value = sx_arena_strdup_str(c->a, in->labels[i].value);
+    }
+    o->v = sx_arena_alloc(c->a, (c->nsteps ? c->nsteps : 1) * sizeof(double));
+    memcpy(o->v, in->v, c->nsteps * sizeof(double));
+    if (in->h) {
+        o->h = sx_arena_calloc(c->a, c->nsteps, sizeof(*o->h));
+        for (size_t i = 0; i < c->nsteps; i++)
+            if (in->h[i] && sx_promql_hist_copy(in->h[i], c->a, &o->h[i]) != 0)
+                o->v[i] = pq_absent();
+    }
+}
+
+static void merge_notes(pq_ctx_t *c, const sx_promql_notes_t *n)
+{
+    for (size_t i = 0; i < n->nwarnings; i++)
+        sx_pq__note_add_raw(c, false, n->warnings[i]);
+    for (size_t i = 0; i < n->ninfos; i++)
+        sx_pq__note_add_raw(c, true, n->infos[i]);
+}
+
+static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, size_t midx,
+                            pq_value_t *out)
+{
+    const pq_func_t *fn = n->call.fn;
+    rsrc_t r;
+    int rc = rsrc_open(c, unparen(n->call.args[midx]), &r);
+    if (rc) {
+        rsrc_close(&r);
+        return rc;
+    }
+    size_t nseries = r.node->kind == PQ_MSEL ? r.it.n : r.inner.n;
+    int nthreads = c->opts->parallelism;
+    size_t min_series = c->opts->parallel_min_series ? c->opts->parallel_min_series : 512;
+    if (nthreads > 8)
+        nthreads = 8;
+    if (nthreads < 2 || nseries < min_series || nseries < (size_t)nthreads) {
+        rc = window_loop(c, &r, fn, call, out);
+        rsrc_close(&r);
+        return rc;
+    }
+    /* Parallel: contiguous slices keep the serial output order. */
+    wjob_t *jobs = sx_xcalloc((size_t)nthreads, sizeof(*jobs));
+    for (int k = 0; k < nthreads; k++) {
+        wjob_t *j = &jobs[k];
+        sx_arena_init(&j->arena);
+        sx_err_clear(&j->err);
+        j->ctx = *c;
+        j->ctx.a = &j->arena;
+        j->ctx.err = &j->err;
+        memset(&j->ctx.notes, 0, sizeof(j->ctx.notes));
+        j->ctx._notes_cap[0] = j->ctx._notes_cap[1] = 0;
+        j->ctx.samples = j->ctx.samples_total = j->ctx.peak = 0;
+        j->r = r;
+        sx_arena_init(&j->r.tmp);
+        j->r.next = nseries * (size_t)k / (size_t)nthreads;
+        j->r.end = nseries * (size_t)(k + 1) / (size_t)nthreads;
+        j->call = *call;
+        j->call.ctx = &j->ctx;
+        j->fn = fn;
+    }
+    int started = 1;
+    for (int k = 1; k < nthreads; k++, started++)
+        if (pthread_create(&jobs[k].th, NULL, wjob_run, &jobs[k]) != 0)
+            break;
+    /* Slices whose thread did not start run here, after slice 0. */
+    wjob_run(&jobs[0]);
+    for (int k = started; k < nthreads; k++)
+        wjob_run(&jobs[k]);
+    for (int k = 1; k < started; k++)
+        pthread_join(jobs[k].th, NULL);
+    out->type = SX_PROMQL_VECTOR;
+    out->n = 0;
+    size_t total = 0;
+    for (int k = 0; k < nthreads; k++) {
+        wjob_t *j = &jobs[k];
+        if (j->rc && !rc) {
+            rc = j->rc;
+            sx_pq__fail(c, rc, "%s", j->err.msg[0] ? j->err.msg : sx_strerror(rc));
+        }
+        total += j->out.n;
+        c->samples_total += j->ctx.samples_total;
+        if (j->ctx.peak > c->peak)
+            c->peak = j->ctx.peak;
+        merge_notes(c, &j->ctx.notes);
+    }
+    if (!rc) {
+        out->s = sx_pq__series_new(c, total);
+        for (int k = 0; k < nthreads; k++)
+            for (size_t i = 0; i < jobs[k].out.n; i++)
+                adopt_series(c, &jobs[k].out.s[i], &out->s[out->n++]);
+    }
+    for (int k = 0; k < nthreads; k++) {
+        sx_arena_dispose(&jobs[k].r.tmp);
+        sx_arena_dispose(&jobs[k].arena);
+    }
+    free(jobs);
     rsrc_close(&r);
     return rc;
 }
@@ -1741,6 +1875,9 @@ void sx_promql_opts_default(sx_promql_opts_t *o)
     o->max_samples = 50000000;
     o->subquery_step_ms = 60 * 1000;
     o->delayed_name_removal = true;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o->parallelism = cpus > 1 ? (int)(cpus > 8 ? 8 : cpus) : 1;
+    o->parallel_min_series = 512;
 }
 
 static int series_cmp(const void *a, const void *b)

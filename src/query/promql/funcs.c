@@ -186,7 +186,22 @@ static void win_at(const pq_window_t *w, size_t i, win_t *o)
 {
     o->hi = w->wend[i];
     o->lo = o->hi - w->range_ms;
-    pq_window_bounds(w->in->t, w->in->n, o->lo, o->hi, &o->a, &o->b);
+    const int64_t *t = w->in->t;
+    size_t n = w->in->n;
+    if (i > 0 && w->wend[i - 1] <= o->hi && o->b <= n && o->a <= o->b) {
+        /* The previous step's bounds (still in *o) only move forward. */
+        size_t a = o->a, b = o->b;
+        while (a < n && t[a] <= o->lo)
+            a++;
+        if (b < a)
+            b = a;
+        while (b < n && t[b] <= o->hi)
+            b++;
+        o->a = a;
+        o->b = b;
+    } else {
+        pq_window_bounds(t, n, o->lo, o->hi, &o->a, &o->b);
+    }
     if (w->in->nh)
         pq_window_bounds(w->in->ht, w->in->nh, o->lo, o->hi, &o->ha, &o->hb);
     else
@@ -335,13 +350,22 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
     const double *v = w->in->v;
     const int64_t *t = w->in->t;
     bool any = false;
-    /* Most counters never reset: one scan of the series spares every
-     * window its own reset scan (the sum is the same either way). */
-    bool resets = false;
-    for (size_t j = 1; counter && j < w->in->n && !resets; j++)
-        resets = v[j] < v[j - 1];
+    /* Counters rarely reset: list the resets of the whole series once, so
+     * that a window adds up only those inside it, in the same order as a
+     * scan of the window would (the sum is bit for bit the same). Past 32
+     * resets every window scans itself. */
+    size_t rs[32], nrs = 0;
+    bool many = false;
+    for (size_t j = 1; counter && j < w->in->n && !many; j++) {
+        if (v[j] < v[j - 1]) {
+            if (nrs == 32)
+                many = true;
+            else
+                rs[nrs++] = j;
+        }
+    }
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         size_t nf = x.b - x.a, nh = x.hb - x.ha;
         if (nf && nh) {
@@ -357,13 +381,17 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
         if (nf < 2)
             continue;
         double result = v[x.b - 1] - v[x.a];
-        if (counter && resets) {
+        if (counter && many) {
             double prev = v[x.a];
             for (size_t j = x.a + 1; j < x.b; j++) {
                 if (v[j] < prev)
                     result += prev;
                 prev = v[j];
             }
+        } else if (counter) {
+            for (size_t k = 0; k < nrs; k++)
+                if (rs[k] > x.a && rs[k] < x.b)
+                    result += v[rs[k] - 1];
         }
         w->out[i] = result * extrapolation_factor(w, &x, t[x.a], t[x.b - 1], nf, v[x.a], result,
                                                   counter, is_rate);
@@ -440,8 +468,8 @@ static sx_promql_hist_t *instant_hist(pq_window_t *w, const ipoint_t *p0, const 
 static void instant_value(pq_window_t *w, bool is_rate)
 {
     const pq_rseries_t *in = w->in;
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         size_t nf = x.b - x.a, nh = x.hb - x.ha;
         if (nf + nh < 2)
@@ -500,8 +528,8 @@ static void fn_idelta(pq_window_t *w) { instant_value(w, false); }
 
 static void fn_count_over_time(pq_window_t *w)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         size_t n = (x.b - x.a) + (x.hb - x.ha);
         if (n)
@@ -511,8 +539,8 @@ static void fn_count_over_time(pq_window_t *w)
 
 static void fn_present_over_time(pq_window_t *w)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         if ((x.b - x.a) + (x.hb - x.ha))
             w->out[i] = 1;
@@ -523,8 +551,8 @@ static void fn_present_over_time(pq_window_t *w)
  * histogram only when strictly newer, as Prometheus. */
 static void fn_last_over_time(pq_window_t *w)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         bool hf = x.b > x.a, hh = x.hb > x.ha;
         if (!hf && !hh)
@@ -538,8 +566,8 @@ static void fn_last_over_time(pq_window_t *w)
 
 static void fn_first_over_time(pq_window_t *w)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         bool hf = x.b > x.a, hh = x.hb > x.ha;
         if (!hf && !hh)
@@ -553,8 +581,8 @@ static void fn_first_over_time(pq_window_t *w)
 
 static void fn_ts_of_last_over_time(pq_window_t *w)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         bool hf = x.b > x.a, hh = x.hb > x.ha;
         if (!hf && !hh)
@@ -580,8 +608,8 @@ static bool float_window(pq_window_t *w, size_t i, win_t *x)
 static void compare_over_time(pq_window_t *w, bool is_max, bool want_ts)
 {
     const double *v = w->in->v;
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         if (!float_window(w, i, &x))
             continue;
         double best = v[x.a];
@@ -681,8 +709,8 @@ static sx_promql_hist_t *hist_avg_window(pq_window_t *w, const win_t *x)
 /* sum_over_time/avg_over_time: floats or histograms, not both. */
 static void sum_avg_over_time(pq_window_t *w, bool avg)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         if (x.b > x.a && x.hb > x.ha) {
             warn_mixed(w);
@@ -715,8 +743,8 @@ static void fn_avg_over_time(pq_window_t *w) { sum_avg_over_time(w, true); }
 static void variance_over_time(pq_window_t *w, bool stddev)
 {
     const double *v = w->in->v;
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         if (!float_window(w, i, &x))
             continue;
         double count = 0, mean = 0, cmean = 0, aux = 0, caux = 0;
@@ -773,8 +801,8 @@ static void fn_quantile_over_time(pq_window_t *w)
 {
     double *buf = NULL;
     size_t cap = 0;
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         if (x.b == x.a)
             continue;
@@ -796,8 +824,8 @@ static void fn_mad_over_time(pq_window_t *w)
 {
     double *buf = NULL;
     size_t cap = 0;
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         if (!float_window(w, i, &x))
             continue;
         size_t n = x.b - x.a;
@@ -818,8 +846,8 @@ static void fn_mad_over_time(pq_window_t *w)
 /* Walks the window's floats and histograms merged in time order. */
 static void changes_resets(pq_window_t *w, bool resets)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         if (x.b == x.a && x.hb == x.ha)
             continue;
@@ -913,8 +941,8 @@ static bool regression_window(pq_window_t *w, size_t i, win_t *x)
 
 static void fn_deriv(pq_window_t *w)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         if (!regression_window(w, i, &x))
             continue;
         double slope, icpt;
@@ -927,8 +955,8 @@ static void fn_deriv(pq_window_t *w)
  * the window end, so an offset shifts the data but not the intercept. */
 static void fn_predict_linear(pq_window_t *w)
 {
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         if (!regression_window(w, i, &x))
             continue;
         double dur = arg_scalar(&w->call->args[1], i);
@@ -955,8 +983,8 @@ static const char *go_f(pq_ctx_t *c, double v)
 static void fn_double_exponential_smoothing(pq_window_t *w)
 {
     const double *v = w->in->v;
+    win_t x = {0}; /* win_at continues from the previous step's bounds */
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
-        win_t x;
         win_at(w, i, &x);
         if (x.b == x.a && x.hb == x.ha)
             continue;

@@ -98,6 +98,8 @@ typedef struct sx_promql_opts {
     int64_t deadline_ns;      /* CLOCK_MONOTONIC; 0 = none */
     atomic_bool *cancel;      /* set by another thread to abandon the query; may be NULL */
     bool delayed_name_removal; /* Prometheus 3 feature flag; on in conformance */
+    int parallelism;           /* threads for range-function windows; online CPUs, at most 8 */
+    size_t parallel_min_series; /* fewer series than this run on one thread; 512 */
 } sx_promql_opts_t;
 void sx_promql_opts_default(sx_promql_opts_t *o);
 

@@ -232,6 +232,9 @@ int sx_pq__fail(pq_ctx_t *c, int code, const char *fmt, ...) __attribute__((form
  * prefix is added here; duplicates are dropped). */
 void sx_pq__warn(pq_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sx_pq__info(pq_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Add an annotation text that already has its prefix (merging the notes of
+ * a worker context); copied into c's arena, duplicates dropped. */
+void sx_pq__note_add_raw(pq_ctx_t *c, bool info, const char *msg);
 /* Count samples held for the max-samples limit; fails with SX_ELIMIT. */
 int sx_pq__samples_add(pq_ctx_t *c, int64_t n);
 /* Check deadline and cancellation (cheap; call in loops). */

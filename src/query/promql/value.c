@@ -226,11 +226,8 @@ int sx_pq__fail(pq_ctx_t *c, int code, const char *fmt, ...)
     return code;
 }
 
-static void note_add(pq_ctx_t *c, int which, const char *prefix, const char *fmt, va_list ap)
+static void note_append(pq_ctx_t *c, int which, const char *msg)
 {
-    char body[1024];
-    vsnprintf(body, sizeof(body), fmt, ap);
-    const char *msg = sx_arena_sprintf(c->a, "%s%s", prefix, body);
     const char ***list = which ? &c->notes.infos : &c->notes.warnings;
     size_t *n = which ? &c->notes.ninfos : &c->notes.nwarnings;
     for (size_t i = 0; i < *n; i++)
@@ -242,6 +239,18 @@ static void note_add(pq_ctx_t *c, int which, const char *prefix, const char *fmt
         c->_notes_cap[which] = cap;
     }
     (*list)[(*n)++] = msg;
+}
+
+void sx_pq__note_add_raw(pq_ctx_t *c, bool info, const char *msg)
+{
+    note_append(c, info ? 1 : 0, sx_arena_strndup(c->a, msg, strlen(msg)));
+}
+
+static void note_add(pq_ctx_t *c, int which, const char *prefix, const char *fmt, va_list ap)
+{
+    char body[1024];
+    vsnprintf(body, sizeof(body), fmt, ap);
+    note_append(c, which, sx_arena_sprintf(c->a, "%s%s", prefix, body));
 }
 
 void sx_pq__warn(pq_ctx_t *c, const char *fmt, ...)
