@@ -27,8 +27,10 @@ int sx_server_run(const sx_config_t *cfg)
     /* Query and request arenas come and go in 64 KiB chunks. Keep freed
      * heap for the next request instead of returning it to the kernel at
      * once and faulting it back in (a fifth of a large query's time). */
-    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+    /* Each malloc arena keeps up to the trim threshold: bound how many. */
+    mallopt(M_ARENA_MAX, 4);
 
     sx_err_t err;
     sx_err_clear(&err);

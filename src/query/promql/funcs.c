@@ -1570,7 +1570,7 @@ static bool natsort_less(sx_str_t a, sx_str_t b)
             return false;
         size_t ea = nat_chunk(a, ia), eb = nat_chunk(b, ib);
         sx_str_t ca = {a.ptr + ia, ea - ia}, cb = {b.ptr + ib, eb - ib};
-        int64_t x, y;
+        int64_t x = 0, y = 0;
         bool xi = nat_atoi(ca.ptr, ca.len, &x), yi = nat_atoi(cb.ptr, cb.len, &y);
         if (xi && yi) {
             if (x != y)
