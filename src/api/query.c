@@ -308,7 +308,8 @@ static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limi
     size_t nwarnings = r->notes.nwarnings;
     if (truncated) {
         const char **w = sx_arena_alloc(&req->arena, (nwarnings + 1) * sizeof(char *));
-        memcpy(w, warnings, nwarnings * sizeof(char *));
+        if (nwarnings)
+            memcpy(w, warnings, nwarnings * sizeof(char *));
         w[nwarnings++] = "results truncated due to limit";
         warnings = w;
     }

@@ -399,6 +399,29 @@ static void fmt_at(const pq_mod_t *m, sx_buf_t *b)
     }
 }
 
+/* Whether the text of e ends with an offset duration expression, which a
+ * following binary operator would extend. */
+static bool ends_in_offset_expr(const pq_node_t *e)
+{
+    for (;;) {
+        switch (e->kind) {
+        case PQ_BINARY:
+            e = e->binary.rhs;
+            continue;
+        case PQ_UNARY:
+            e = e->unary.expr;
+            continue;
+        case PQ_VSEL:
+        case PQ_MSEL:
+            return pq_pn(e)->offset_src || e->sel.mod.offset_expr;
+        case PQ_SUBQUERY:
+            return pq_pn(e)->offset_src || e->sub.mod.offset_expr;
+        default:
+            return false;
+        }
+    }
+}
+
 static void fmt_offset(const pq_node_t *e, const pq_mod_t *m, sx_buf_t *b)
 {
     const pq_node_t *src = pq_pn(e)->offset_src ? pq_pn(e)->offset_src : m->offset_expr;
@@ -409,7 +432,8 @@ static void fmt_offset(const pq_node_t *e, const pq_mod_t *m, sx_buf_t *b)
         const pq_node_t *l = src;
         while (l->kind == PQ_BINARY)
             l = l->binary.lhs;
-        bool wrap = src->kind == PQ_BINARY && l->kind != PQ_PAREN;
+        bool wrap = (src->kind == PQ_BINARY && l->kind != PQ_PAREN) ||
+                    (src->kind == PQ_UNARY && src->unary.expr->kind == PQ_BINARY);
         sx_buf_puts(b, wrap ? " offset (" : " offset ");
         fmt_node(src, b);
         if (wrap)
@@ -493,7 +517,13 @@ static void fmt_node(const pq_node_t *e, sx_buf_t *b)
         fmt_node(e->unary.expr, b);
         break;
     case PQ_BINARY:
-        if (e->binary.op == PQ_OP_POW && e->binary.lhs->kind == PQ_NUMBER &&
+        if (ends_in_offset_expr(e->binary.lhs)) {
+            /* "foo offset (1h) ^ 2" would read the operator into the
+             * offset's duration expression. */
+            sx_buf_putc(b, '(');
+            fmt_node(e->binary.lhs, b);
+            sx_buf_putc(b, ')');
+        } else if (e->binary.op == PQ_OP_POW && e->binary.lhs->kind == PQ_NUMBER &&
             !pq_pn(e->binary.lhs)->duration && isinf(e->binary.lhs->number) &&
             e->binary.lhs->number > 0)
             sx_buf_puts(b, "Inf"); /* "+Inf ^ 2" would parse as +(Inf ^ 2) */
