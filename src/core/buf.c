@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,11 +176,85 @@ static int short_decimal(double v, char *digits, int *exp10, bool *covered)
     return 0;
 }
 
+/* Write the n decimal digits of r and check that d.ddd...e<exp> reads
+ * back as v. */
+static bool try_digits(double v, uint64_t r, int exp10, char *digits, int *nd)
+{
+    char tmp[24];
+    int n = 0;
+    while (r) {
+        tmp[n++] = (char)('0' + r % 10);
+        r /= 10;
+    }
+    if (n == 0)
+        return false;
+    char e[48], *o = e;
+    *o++ = tmp[n - 1];
+    *o++ = '.';
+    for (int i = n - 2; i >= 0; i--)
+        *o++ = tmp[i];
+    snprintf(o, sizeof(e) - (size_t)(o - e), "e%d", exp10);
+    if (strtod(e, NULL) != v)
+        return false;
+    for (int i = 0; i < n; i++)
+        digits[i] = tmp[n - 1 - i];
+    *nd = n;
+    return true;
+}
+
+/* 16 and 17 significant digits without printf: v * 10^k in long double
+ * (64-bit mantissa; powers of ten up to 10^27 are exact) rounds to the
+ * nearest n-digit integer, which strtod then confirms. Returns the digit
+ * count or 0 to let the exact search decide. */
+static int long_digits(double v, char *digits, int *exp10)
+{
+    static const long double p10[] = {
+        1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+        1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+        1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+    int e = (int)floor(log10(v));
+    if (e < -20 || e > 20)
+        return 0;
+    long double lv = v;
+    if (e >= 0 ? lv < p10[e] : lv * p10[-e] < 1)
+        e--;
+    else if (e + 1 >= 0 ? lv >= p10[e + 1] : lv * p10[-(e + 1)] >= 1)
+        e++;
+    for (int n = 16; n <= 17; n++) {
+        int k = n - 1 - e;
+        if (k > 27 || k < -27)
+            return 0;
+        long double x = k >= 0 ? lv * p10[k] : lv / p10[-k];
+        /* x is within about 1e-3 of v * 10^k: too close to a tie to
+         * know which neighbour is nearer, so leave it to the exact search. */
+        long double frac = x - floorl(x);
+        if (fabsl(frac - 0.5L) < 1e-3L)
+            return 0;
+        long double r = nearbyintl(x);
+        if (r < 1 || r >= 1e18L)
+            return 0;
+        uint64_t u = (uint64_t)r;
+        int ex = e;
+        if (u >= (uint64_t)p10[n]) /* rounded up to 10^n */
+            ex++;
+        int nd;
+        if (try_digits(v, u, ex, digits, &nd) || try_digits(v, u + 1, ex, digits, &nd) ||
+            (u > 1 && try_digits(v, u - 1, ex, digits, &nd))) {
+            *exp10 = ex;
+            return nd;
+        }
+    }
+    return 0;
+}
+
 static int shortest_digits(double v, char *digits, int *exp10)
 {
     bool covered;
     int fast = short_decimal(v, digits, exp10, &covered);
     if (fast)
+        return fast;
+    /* Every length up to 15 failed, so 16 or 17 digits it is. */
+    if (covered && (fast = long_digits(v, digits, exp10)))
         return fast;
     char e[40];
     /* Lengths up to 15 digits were ruled out when covered. */

@@ -57,6 +57,12 @@ static void test_format_float_matches_go_for_common_values(void **state)
     expect_float(9007199254740993.0, "9007199254740992");
     expect_float(1234567.0, "1234567");
     expect_float(1e15 + 0.3, "1000000000000000.2");
+    /* 16 and 17 digits (the long double path), and a value so close to
+     * the middle of two 16-digit neighbours that only the exact search can
+     * tell which is nearer. */
+    expect_float(100.0 / 7, "14.285714285714286");
+    expect_float(-2.0909106461683375, "-2.0909106461683375");
+    expect_float(923848230.35627985, "923848230.3562799");
 }
 
 static void test_format_float_prints_special_values_like_prometheus(void **state)
