@@ -38,6 +38,10 @@ void sx_api_prom_error(sx_req_t *req, int rc, const char *msg);
 void sx_api_prom_success_begin(sx_req_t *req);
 void sx_api_prom_success_end(sx_req_t *req);
 
+/* A label set as Prometheus marshals labels.Labels: an object with the
+ * labels in their (sorted) order. */
+void sx_api_put_labelset(sx_buf_t *b, const sx_label_t *l, uint32_t n);
+
 /* Parse Prometheus' start/end parameters (RFC 3339 or Unix seconds);
  * missing start = minimum time, missing end = maximum time. Fills an error
  * answer and returns non-zero on bad input. */

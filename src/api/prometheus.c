@@ -110,9 +110,7 @@ static void put_string_array(sx_buf_t *b, const sx_str_t *v, size_t n)
     sx_buf_putc(b, ']');
 }
 
-/* A label set as Prometheus marshals labels.Labels: an object with the
- * labels in their (sorted) order. */
-static void put_labelset(sx_buf_t *b, const sx_label_t *l, uint32_t n)
+void sx_api_put_labelset(sx_buf_t *b, const sx_label_t *l, uint32_t n)
 {
     sx_buf_putc(b, '{');
     for (uint32_t i = 0; i < n; i++) {
@@ -278,7 +276,7 @@ static void on_series(sx_req_t *req, void *ctx_)
     for (size_t i = 0; i < n; i++) {
         if (i)
             sx_buf_putc(&req->out, ',');
-        put_labelset(&req->out, refs[i].labels, refs[i].nlabels);
+        sx_api_put_labelset(&req->out, refs[i].labels, refs[i].nlabels);
     }
     sx_buf_putc(&req->out, ']');
     finish(req, more);

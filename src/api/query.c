@@ -93,95 +93,33 @@ static void put_value_str(sx_buf_t *b, double v)
     sx_buf_putc(b, '"');
 }
 
-static void put_labels(sx_buf_t *b, const sx_label_t *l, uint32_t n)
-{
-    sx_buf_putc(b, '{');
-    for (uint32_t i = 0; i < n; i++) {
-        if (i)
-            sx_buf_putc(b, ',');
-        sx_buf_json_str(b, l[i].name.ptr, l[i].name.len);
-        sx_buf_putc(b, ':');
-        sx_buf_json_str(b, l[i].value.ptr, l[i].value.len);
-    }
-    sx_buf_putc(b, '}');
-}
-
-/* One bucket as [rule, "lower", "upper", "count"]; rule 0 = (l,u],
- * 1 = [l,u), 2 = (l,u), 3 = [l,u]. */
-static void put_bucket(sx_buf_t *b, bool *first, int rule, double lo, double hi, double count)
-{
-    if (count == 0)
-        return;
-    if (!*first)
-        sx_buf_putc(b, ',');
-    *first = false;
-    sx_buf_printf(b, "[%d,", rule);
-    put_value_str(b, lo);
-    sx_buf_putc(b, ',');
-    put_value_str(b, hi);
-    sx_buf_putc(b, ',');
-    put_value_str(b, count);
-    sx_buf_putc(b, ']');
-}
-
-static double exp_bound(int32_t schema, int32_t idx)
-{
-    return sx_promql_hist_bound(idx, schema, NULL, 0);
-}
-
-static void put_hist(sx_buf_t *b, const sx_promql_hist_t *h)
+/* A histogram as Prometheus' JSON: count, sum and the non-empty buckets
+ * as [rule, "lower", "upper", "count"], rule 0 = (l,u] for positive
+ * buckets, 1 = [l,u) for negative ones, 3 = [l,u] for the zero bucket. */
+static void put_hist(sx_req_t *req, sx_buf_t *b, const sx_promql_hist_t *h)
 {
     sx_buf_puts(b, "{\"count\":");
     put_value_str(b, h->count);
     sx_buf_puts(b, ",\"sum\":");
     put_value_str(b, h->sum);
-    sx_buf_t bk = {0};
+    sx_promql_bucket_t *bk;
+    size_t n = sx_promql_hist_buckets(h, &req->arena, &bk);
     bool first = true;
-    bool custom = h->schema == -53;
-    if (!custom) {
-        /* Negative buckets from the most negative towards zero. */
-        int32_t idx = 0;
-        size_t total = 0;
-        for (uint32_t s = 0; s < h->nneg_spans; s++)
-            total += h->neg_spans[s].len;
-        int32_t *idxs = total ? malloc(total * sizeof(int32_t)) : NULL;
-        size_t k = 0;
-        for (uint32_t s = 0; s < h->nneg_spans; s++) {
-            idx += h->neg_spans[s].offset;
-            for (uint32_t j = 0; j < h->neg_spans[s].len; j++)
-                idxs[k++] = idx++;
-        }
-        for (size_t i = k; i-- > 0;)
-            if (i < h->nneg)
-                put_bucket(&bk, &first, 1, -exp_bound(h->schema, idxs[i]),
-                           -exp_bound(h->schema, idxs[i] - 1), h->neg[i]);
-        free(idxs);
-        if (h->zero_count != 0)
-            put_bucket(&bk, &first, 3, -h->zero_threshold, h->zero_threshold, h->zero_count);
-    }
-    int32_t idx = 0;
-    size_t k = 0;
-    for (uint32_t s = 0; s < h->npos_spans; s++) {
-        idx += h->pos_spans[s].offset;
-        for (uint32_t j = 0; j < h->pos_spans[s].len && k < h->npos; j++, k++, idx++) {
-            if (custom) {
-                double lo = idx == 0 ? -INFINITY
-                            : (uint32_t)(idx - 1) < h->ncustom ? h->custom_values[idx - 1]
-                                                               : INFINITY;
-                double hi = (uint32_t)idx < h->ncustom ? h->custom_values[idx] : INFINITY;
-                put_bucket(&bk, &first, 0, lo, hi, h->pos[k]);
-            } else {
-                put_bucket(&bk, &first, 0, exp_bound(h->schema, idx - 1),
-                           exp_bound(h->schema, idx), h->pos[k]);
-            }
-        }
-    }
-    if (!first) {
-        sx_buf_puts(b, ",\"buckets\":[");
-        sx_buf_append(b, bk.ptr, bk.len);
+    for (size_t i = 0; i < n; i++) {
+        if (bk[i].count == 0)
+            continue;
+        sx_buf_puts(b, first ? ",\"buckets\":[" : ",");
+        first = false;
+        sx_buf_printf(b, "[%d,", bk[i].side > 0 ? 0 : bk[i].side < 0 ? 1 : 3);
+        put_value_str(b, bk[i].lower);
+        sx_buf_putc(b, ',');
+        put_value_str(b, bk[i].upper);
+        sx_buf_putc(b, ',');
+        put_value_str(b, bk[i].count);
         sx_buf_putc(b, ']');
     }
-    sx_buf_dispose(&bk);
+    if (!first)
+        sx_buf_putc(b, ']');
     sx_buf_putc(b, '}');
 }
 
@@ -194,12 +132,12 @@ static void put_point(sx_buf_t *b, int64_t t, double v)
     sx_buf_putc(b, ']');
 }
 
-static void put_hpoint(sx_buf_t *b, int64_t t, const sx_promql_hist_t *h)
+static void put_hpoint(sx_req_t *req, sx_buf_t *b, int64_t t, const sx_promql_hist_t *h)
 {
     sx_buf_putc(b, '[');
     put_ts(b, t);
     sx_buf_putc(b, ',');
-    put_hist(b, h);
+    put_hist(req, b, h);
     sx_buf_putc(b, ']');
 }
 
@@ -246,10 +184,10 @@ static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limi
             if (i)
                 sx_buf_putc(b, ',');
             sx_buf_puts(b, "{\"metric\":");
-            put_labels(b, s->labels, s->nlabels);
+            sx_api_put_labelset(b, s->labels, s->nlabels);
             if (s->h && s->h[0]) {
                 sx_buf_puts(b, ",\"histogram\":");
-                put_hpoint(b, s->t[0], s->h[0]);
+                put_hpoint(req, b, s->t[0], s->h[0]);
             } else {
                 sx_buf_puts(b, ",\"value\":");
                 put_point(b, s->t[0], s->v[0]);
@@ -265,7 +203,7 @@ static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limi
             if (i)
                 sx_buf_putc(b, ',');
             sx_buf_puts(b, "{\"metric\":");
-            put_labels(b, s->labels, s->nlabels);
+            sx_api_put_labelset(b, s->labels, s->nlabels);
             size_t nh = 0;
             for (size_t j = 0; s->h && j < s->n; j++)
                 nh += s->h[j] != NULL;
@@ -291,7 +229,7 @@ static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limi
                     if (!first)
                         sx_buf_putc(b, ',');
                     first = false;
-                    put_hpoint(b, s->t[j], s->h[j]);
+                    put_hpoint(req, b, s->t[j], s->h[j]);
                 }
                 sx_buf_putc(b, ']');
             }
@@ -438,13 +376,11 @@ static void answer_error(sx_req_t *req, int rc, const sx_err_t *err)
 
 /* ---- Handlers ---- */
 
-static void on_query(sx_req_t *req, void *vctx)
+/* Parse the query and the engine options, wait for a slot, evaluate at t
+ * = start (step 0) or over start..end, and answer. */
+static void run_query(sx_api_ctx_t *ctx, sx_req_t *req, int64_t start, int64_t end, int64_t step,
+                      size_t limit)
 {
-    sx_api_ctx_t *ctx = vctx;
-    int64_t t;
-    size_t limit;
-    if (time_param(req, "time", false, sx_now_ms(), &t) || limit_param(req, &limit))
-        return;
     qrun_t r;
     if (qrun_init(ctx, req, &r))
         return;
@@ -457,7 +393,9 @@ static void on_query(sx_req_t *req, void *vctx)
     int rc = gate_enter(max, r.opts.deadline_ns);
     if (rc == 0) {
         sx_promql_result_t res;
-        rc = sx_promql_eval_instant(r.db, &r.opts, e, t, &req->arena, &res, &err);
+        rc = step ? sx_promql_eval_range(r.db, &r.opts, e, start, end, step, &req->arena, &res,
+                                         &err)
+                  : sx_promql_eval_instant(r.db, &r.opts, e, start, &req->arena, &res, &err);
         gate_leave();
         if (rc == 0)
             write_result(req, &res, limit);
@@ -465,6 +403,16 @@ static void on_query(sx_req_t *req, void *vctx)
     if (rc)
         answer_error(req, rc, &err);
     sx_promql_expr_dispose(e);
+}
+
+static void on_query(sx_req_t *req, void *vctx)
+{
+    sx_api_ctx_t *ctx = vctx;
+    int64_t t;
+    size_t limit;
+    if (time_param(req, "time", false, sx_now_ms(), &t) || limit_param(req, &limit))
+        return;
+    run_query(ctx, req, t, t, 0, limit);
 }
 
 static void on_query_range(sx_req_t *req, void *vctx)
@@ -500,25 +448,7 @@ static void on_query_range(sx_req_t *req, void *vctx)
     }
     if (limit_param(req, &limit))
         return;
-    qrun_t r;
-    if (qrun_init(ctx, req, &r))
-        return;
-    sx_promql_expr_t *e = query_param(req);
-    if (!e)
-        return;
-    int max = ctx->cfg ? ctx->cfg->query_max_concurrency : 20;
-    sx_err_clear(&err);
-    int rc = gate_enter(max, r.opts.deadline_ns);
-    if (rc == 0) {
-        sx_promql_result_t res;
-        rc = sx_promql_eval_range(r.db, &r.opts, e, start, end, step, &req->arena, &res, &err);
-        gate_leave();
-        if (rc == 0)
-            write_result(req, &res, limit);
-    }
-    if (rc)
-        answer_error(req, rc, &err);
-    sx_promql_expr_dispose(e);
+    run_query(ctx, req, start, end, step, limit);
 }
 
 static void on_format_query(sx_req_t *req, void *vctx)

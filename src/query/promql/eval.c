@@ -735,7 +735,7 @@ static int eval_call(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
     pq_call_t call = {.ctx = c, .node = n, .nargs = n->call.nargs};
     call.args = sx_arena_calloc(c->a, n->call.nargs ? n->call.nargs : 1, sizeof(pq_value_t));
     size_t midx = SIZE_MAX;
-    bool is_timestamp = strcmp(fn->name, "timestamp") == 0;
+    bool want_ts = fn->flags & PQ_F_SAMPLE_TS;
     int rc;
     for (size_t i = 0; i < n->call.nargs; i++) {
         const pq_node_t *a = unparen(n->call.args[i]);
@@ -744,7 +744,7 @@ static int eval_call(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
             call.args[i].type = SX_PROMQL_MATRIX;
             continue;
         }
-        if (is_timestamp && a->kind == PQ_VSEL)
+        if (want_ts && a->kind == PQ_VSEL)
             rc = eval_vsel(c, a, true, &call.args[i]);
         else if (a->type == SX_PROMQL_MATRIX)
             rc = eval_matrix(c, a, &call.args[i]);
@@ -780,45 +780,6 @@ typedef struct agg_group {
     uint32_t *members; /* input series indices (topk, quantile, limitk) */
     size_t nmembers, _cap;
 } agg_group_t;
-
-static void kahan_add(double x, double *sum, double *comp)
-{
-    double t = *sum + x;
-    if (isinf(t))
-        *comp = 0;
-    else if (fabs(*sum) >= fabs(x))
-        *comp += (*sum - t) + x;
-    else
-        *comp += (x - t) + *sum;
-    *sum = t;
-}
-
-static double quantile_of(double q, double *vals, size_t n)
-{
-    if (n == 0)
-        return NAN;
-    if (isnan(q))
-        return NAN;
-    if (q < 0)
-        return -INFINITY;
-    if (q > 1)
-        return INFINITY;
-    /* sort ascending; NaN sort... as Go's sort.Float64s: NaN first */
-    for (size_t i = 1; i < n; i++) {
-        double x = vals[i];
-        size_t j = i;
-        while (j > 0 && (isnan(x) ? !isnan(vals[j - 1]) : (!isnan(vals[j - 1]) && vals[j - 1] > x))) {
-            vals[j] = vals[j - 1];
-            j--;
-        }
-        vals[j] = x;
-    }
-    double rank = q * (double)(n - 1);
-    size_t lo = (size_t)fmax(0, floor(rank));
-    size_t hi = (size_t)fmin((double)(n - 1), (double)lo + 1);
-    double w = rank - floor(rank);
-    return vals[lo] * (1 - w) + vals[hi] * w;
-}
 
 typedef struct kv {
     double v;
@@ -1072,7 +1033,6 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
         double *buf = sx_arena_alloc(c->a, in.n * sizeof(double));
         for (size_t i = 0; i < ns; i++) {
             double q = param.scalar ? param.scalar[i] : NAN;
-            bool warned = false;
             for (size_t gi = 0; gi < ng; gi++) {
                 size_t m = 0;
                 for (size_t j = 0; j < g[gi].nmembers; j++) {
@@ -1084,12 +1044,8 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
                 }
                 if (!m)
                     continue;
-                if (!warned && (isnan(q) || q < 0 || q > 1)) {
-                    sx_pq__warn(c, "quantile value should be between 0 and 1, got %s",
-                                sx_pq__go_g(c, q));
-                    warned = true;
-                }
-                g[gi].v[i] = quantile_of(q, buf, m);
+                sx_pq__warn_quantile(c, q); /* notes drop repeats */
+                g[gi].v[i] = sx_pq__quantile(q, buf, m);
             }
         }
     } else {
@@ -1121,7 +1077,7 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
                         *v = x;
                         *cmp = 0;
                     } else {
-                        kahan_add(x, v, cmp);
+                        pq_kahan_inc(x, v, cmp);
                     }
                     break;
                 case PQ_AGG_AVG:
@@ -1131,7 +1087,7 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
                         *v = x;
                         *cmp = 0;
                     } else {
-                        kahan_add(x, v, cmp);
+                        pq_kahan_inc(x, v, cmp);
                     }
                     break;
                 case PQ_AGG_MIN:
@@ -1490,6 +1446,32 @@ static bool present(const pq_series_t *s, size_t i)
     return !pq_is_absent(s->v[i]) || (s->h && s->h[i]);
 }
 
+/* Append s restricted to the steps where other[step] == want (every step
+ * with a value when other is NULL), unless that leaves nothing. */
+static void keep_steps(pq_ctx_t *c, const pq_series_t *s, const uint8_t *other, bool want,
+                       pq_value_t *out)
+{
+    size_t ns = c->nsteps;
+    double *v = sx_pq__steps_new(c);
+    sx_promql_hist_t **h = s->h ? sx_arena_calloc(c->a, ns, sizeof(*h)) : NULL;
+    bool any = false;
+    for (size_t j = 0; j < ns; j++) {
+        if (!present(s, j) || (other && (other[j] != 0) != want))
+            continue;
+        v[j] = s->v[j];
+        if (h)
+            h[j] = s->h[j];
+        any = true;
+    }
+    if (!any)
+        return;
+    pq_series_t *o = &out->s[out->n++];
+    *o = *s;
+    o->v = v;
+    o->h = h;
+    o->ts = NULL;
+}
+
 static int eval_set_op(pq_ctx_t *c, const pq_node_t *n, const pq_value_t *l, const pq_value_t *r,
                        pq_value_t *out)
 {
@@ -1532,60 +1514,15 @@ static int eval_set_op(pq_ctx_t *c, const pq_node_t *n, const pq_value_t *l, con
     out->type = SX_PROMQL_VECTOR;
     out->s = sx_pq__series_new(c, l->n + r->n);
     out->n = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        const pq_series_t *s = &l->s[i];
-        double *v = sx_pq__steps_new(c);
-        sx_promql_hist_t **h = s->h ? sx_arena_calloc(c->a, ns, sizeof(*h)) : NULL;
-        bool any = false;
-        for (size_t j = 0; j < ns; j++) {
-            if (!present(s, j))
-                continue;
-            bool other = rhas[(size_t)lsig[i] * ns + j];
-            bool keep = op == PQ_OP_AND ? other : op == PQ_OP_UNLESS ? !other : true;
-            if (!keep)
-                continue;
-            v[j] = s->v[j];
-            if (h)
-                h[j] = s->h[j];
-            any = true;
-        }
-        if (!any)
-            continue;
-        pq_series_t *o = &out->s[out->n++];
-        *o = *s;
-        o->v = v;
-        o->h = h;
-        o->ts = NULL;
-    }
-    if (op == PQ_OP_OR) {
-        for (size_t i = 0; i < r->n; i++) {
-            const pq_series_t *s = &r->s[i];
-            double *v = sx_pq__steps_new(c);
-            sx_promql_hist_t **h = s->h ? sx_arena_calloc(c->a, ns, sizeof(*h)) : NULL;
-            bool any = false;
-            for (size_t j = 0; j < ns; j++) {
-                if (!present(s, j) || lhas[(size_t)rsig[i] * ns + j])
-                    continue;
-                v[j] = s->v[j];
-                if (h)
-                    h[j] = s->h[j];
-                any = true;
-            }
-            if (!any)
-                continue;
-            pq_series_t *o = &out->s[out->n++];
-            *o = *s;
-            o->v = v;
-            o->h = h;
-            o->ts = NULL;
-        }
-    }
+    /* and: left where the right matches; unless: left where it does not;
+     * or: all of the left, then the right where the left does not match. */
+    for (size_t i = 0; i < l->n; i++)
+        keep_steps(c, &l->s[i], op == PQ_OP_OR ? NULL : rhas + (size_t)lsig[i] * ns,
+                   op == PQ_OP_AND, out);
+    if (op == PQ_OP_OR)
+        for (size_t i = 0; i < r->n; i++)
+            keep_steps(c, &r->s[i], lhas + (size_t)rsig[i] * ns, false, out);
     return 0;
-}
-
-static const char *labels_str(pq_ctx_t *c, const sx_label_t *l, uint32_t n)
-{
-    return sx_labels_format(c->a, l, n);
 }
 
 static int eval_vector_vector(pq_ctx_t *c, const pq_node_t *n, const pq_value_t *l,
@@ -1652,8 +1589,8 @@ static int eval_vector_vector(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
                     "found duplicate series for the match group %s on the %s hand-side of the "
                     "operation: [%s, %s];many-to-many matching not allowed: matching labels must "
                     "be unique on one side",
-                    labels_str(c, one_sig[a], one_nsig[a]), swap ? "left" : "right",
-                    labels_str(c, sb->labels, sb->nlabels), labels_str(c, sa->labels, sa->nlabels));
+                    sx_labels_format(c->a, one_sig[a], one_nsig[a]), swap ? "left" : "right",
+                    sx_labels_format(c->a, sb->labels, sb->nlabels), sx_labels_format(c->a, sa->labels, sa->nlabels));
             }
         }
     }
@@ -1971,6 +1908,7 @@ static int run(pq_ctx_t *c, sx_promql_expr_t *e, bool instant, sx_promql_result_
         out->type = instant ? SX_PROMQL_VECTOR : SX_PROMQL_MATRIX;
         out->series = sx_arena_calloc(c->a, v.n ? v.n : 1, sizeof(*out->series));
         size_t k = 0;
+        bool dropped = false;
         for (size_t i = 0; i < v.n; i++) {
             const pq_series_t *s = &v.s[i];
             sx_promql_series_t *o = &out->series[k];
@@ -1980,6 +1918,7 @@ static int run(pq_ctx_t *c, sx_promql_expr_t *e, bool instant, sx_promql_result_
             if (!np)
                 continue;
             final_labels(c, s, &o->labels, &o->nlabels);
+            dropped = dropped || s->drop_name;
             o->t = sx_arena_alloc(c->a, np * sizeof(int64_t));
             o->v = sx_arena_alloc(c->a, np * sizeof(double));
             if (s->h)
@@ -1997,7 +1936,9 @@ static int run(pq_ctx_t *c, sx_promql_expr_t *e, bool instant, sx_promql_result_
             k++;
         }
         out->nseries = k;
-        if ((rc = check_dups(c, out->series, k)))
+        /* Label sets are unique after the merge above; only dropping
+         * names can make two equal. */
+        if (dropped && (rc = check_dups(c, out->series, k)))
             return rc;
         if (!instant)
             qsort(out->series, k, sizeof(*out->series), series_cmp);

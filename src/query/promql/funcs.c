@@ -24,20 +24,6 @@ static const double go_pi = 3.14159265358979323846264338327950288;
 
 /* ---- Shared helpers ---- */
 
-/* Kahan-Neumaier summation step, as Prometheus' kahanSumInc: once the sum
- * is infinite the compensation is dropped so it cannot turn into NaN. */
-static inline void kahan_inc(double inc, double *sum, double *c)
-{
-    double t = *sum + inc;
-    if (isinf(t))
-        *c = 0;
-    else if (fabs(*sum) >= fabs(inc))
-        *c += (*sum - t) + inc;
-    else
-        *c += (inc - t) + *sum;
-    *sum = t;
-}
-
 /* Go's math.Max / math.Min: an infinity of the right sign wins over NaN,
  * NaN wins over everything else, and +0 > -0. C's fmax/fmin ignore NaN. */
 static double go_max(double x, double y)
@@ -60,37 +46,6 @@ static double go_min(double x, double y)
     if (x == 0 && x == y)
         return signbit(x) ? x : y;
     return x < y ? x : y;
-}
-
-/* s quoted the way Go's %q prints a string, for annotation messages. */
-static const char *go_quote(pq_ctx_t *c, sx_str_t s)
-{
-    char *o = sx_arena_alloc(c->a, s.len * 4 + 3);
-    size_t k = 0;
-    o[k++] = '"';
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char ch = (unsigned char)s.ptr[i];
-        switch (ch) {
-        case '"': o[k++] = '\\'; o[k++] = '"'; break;
-        case '\\': o[k++] = '\\'; o[k++] = '\\'; break;
-        case '\a': o[k++] = '\\'; o[k++] = 'a'; break;
-        case '\b': o[k++] = '\\'; o[k++] = 'b'; break;
-        case '\f': o[k++] = '\\'; o[k++] = 'f'; break;
-        case '\n': o[k++] = '\\'; o[k++] = 'n'; break;
-        case '\r': o[k++] = '\\'; o[k++] = 'r'; break;
-        case '\t': o[k++] = '\\'; o[k++] = 't'; break;
-        case '\v': o[k++] = '\\'; o[k++] = 'v'; break;
-        default:
-            if (ch < 0x20 || ch == 0x7f) {
-                k += (size_t)snprintf(o + k, 5, "\\x%02x", ch);
-            } else {
-                o[k++] = (char)ch;
-            }
-        }
-    }
-    o[k++] = '"';
-    o[k] = 0;
-    return o;
 }
 
 static sx_str_t metric_name(const sx_label_t *l, uint32_t n)
@@ -216,7 +171,7 @@ static sx_str_t win_name(const pq_window_t *w)
 static void warn_mixed(const pq_window_t *w)
 {
     sx_pq__warn(w->ctx, "encountered a mix of histograms and floats for metric name %s",
-                go_quote(w->ctx, win_name(w)));
+                sx_pq__go_quote(w->ctx, win_name(w)));
 }
 
 static void info_hist_ignored(const pq_window_t *w)
@@ -224,7 +179,7 @@ static void info_hist_ignored(const pq_window_t *w)
     sx_pq__info(w->ctx,
                 "ignored histograms in a range containing both floats and histograms for "
                 "metric name %s",
-                go_quote(w->ctx, win_name(w)));
+                sx_pq__go_quote(w->ctx, win_name(w)));
 }
 
 /* ---- Native histogram windows ---- */
@@ -233,7 +188,7 @@ static void info_hist_ignored(const pq_window_t *w)
  * constructors do ("<text> <%q of the name>"). */
 static void warn_named(const pq_window_t *w, const char *text)
 {
-    sx_pq__warn(w->ctx, "%s %s", text, go_quote(w->ctx, win_name(w)));
+    sx_pq__warn(w->ctx, "%s %s", text, sx_pq__go_quote(w->ctx, win_name(w)));
 }
 
 static void warn_not_counter(const pq_window_t *w)
@@ -411,7 +366,7 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
             sx_pq__info(w->ctx,
                         "metric might not be a counter, name does not end in "
                         "_total/_sum/_count/_bucket: %s",
-                        go_quote(w->ctx, name));
+                        sx_pq__go_quote(w->ctx, name));
     }
 }
 
@@ -646,7 +601,7 @@ static double window_mean(const double *v, size_t a, size_t b)
         count = (double)(j - a + 1);
         if (!incremental) {
             double ns = sum, nc = c;
-            kahan_inc(v[j], &ns, &nc);
+            pq_kahan_inc(v[j], &ns, &nc);
             if (!isinf(ns)) {
                 sum = ns, c = nc;
                 continue;
@@ -657,7 +612,7 @@ static double window_mean(const double *v, size_t a, size_t b)
         }
         double q = (count - 1) / count;
         double m = q * mean, mc = q * c;
-        kahan_inc(v[j] / count, &m, &mc);
+        pq_kahan_inc(v[j] / count, &m, &mc);
         mean = m, c = mc;
     }
     if (incremental)
@@ -732,7 +687,7 @@ static void sum_avg_over_time(pq_window_t *w, bool avg)
         }
         double sum = 0, c = 0;
         for (size_t j = x.a; j < x.b; j++)
-            kahan_inc(w->in->v[j], &sum, &c);
+            pq_kahan_inc(w->in->v[j], &sum, &c);
         w->out[i] = isinf(sum) ? sum : sum + c;
     }
 }
@@ -751,8 +706,8 @@ static void variance_over_time(pq_window_t *w, bool stddev)
         for (size_t j = x.a; j < x.b; j++) {
             count++;
             double delta = v[j] - (mean + cmean);
-            kahan_inc(delta / count, &mean, &cmean);
-            kahan_inc(delta * (v[j] - (mean + cmean)), &aux, &caux);
+            pq_kahan_inc(delta / count, &mean, &cmean);
+            pq_kahan_inc(delta * (v[j] - (mean + cmean)), &aux, &caux);
         }
         double var = (aux + caux) / count;
         w->out[i] = stddev ? sqrt(var) : var;
@@ -774,7 +729,7 @@ static int cmp_nan_first(const void *pa, const void *pb)
 }
 
 /* Prometheus' quantile(): sorts vals in place. */
-static double quantile_of(double q, double *vals, size_t n)
+double sx_pq__quantile(double q, double *vals, size_t n)
 {
     if (n == 0 || isnan(q))
         return NAN;
@@ -791,7 +746,7 @@ static double quantile_of(double q, double *vals, size_t n)
     return vals[(size_t)lower] * (1 - weight) + vals[(size_t)upper] * weight;
 }
 
-static void warn_quantile(pq_ctx_t *c, double q)
+void sx_pq__warn_quantile(pq_ctx_t *c, double q)
 {
     if (isnan(q) || q < 0 || q > 1)
         sx_pq__warn(c, "quantile value should be between 0 and 1, got %s", sx_pq__go_g(c, q));
@@ -807,7 +762,7 @@ static void fn_quantile_over_time(pq_window_t *w)
         if (x.b == x.a)
             continue;
         double q = arg_scalar(&w->call->args[0], i);
-        warn_quantile(w->ctx, q);
+        sx_pq__warn_quantile(w->ctx, q);
         if (x.hb > x.ha)
             info_hist_ignored(w);
         size_t n = x.b - x.a;
@@ -816,7 +771,7 @@ static void fn_quantile_over_time(pq_window_t *w)
             buf = sx_arena_alloc(w->ctx->a, cap * sizeof(double));
         }
         memcpy(buf, w->in->v + x.a, n * sizeof(double));
-        w->out[i] = quantile_of(q, buf, n);
+        w->out[i] = sx_pq__quantile(q, buf, n);
     }
 }
 
@@ -834,10 +789,10 @@ static void fn_mad_over_time(pq_window_t *w)
             buf = sx_arena_alloc(w->ctx->a, cap * sizeof(double));
         }
         memcpy(buf, w->in->v + x.a, n * sizeof(double));
-        double median = quantile_of(0.5, buf, n);
+        double median = sx_pq__quantile(0.5, buf, n);
         for (size_t j = 0; j < n; j++)
             buf[j] = fabs(w->in->v[x.a + j] - median);
-        w->out[i] = quantile_of(0.5, buf, n);
+        w->out[i] = sx_pq__quantile(0.5, buf, n);
     }
 }
 
@@ -904,10 +859,10 @@ static void linear_regression(const int64_t *t, const double *v, size_t a, size_
             const_y = false;
         n += 1;
         double x = (double)(t[j] - intercept_t) / 1e3;
-        kahan_inc(x, &sx, &cx);
-        kahan_inc(v[j], &sy, &cy);
-        kahan_inc(x * v[j], &sxy, &cxy);
-        kahan_inc(x * x, &sx2, &cx2);
+        pq_kahan_inc(x, &sx, &cx);
+        pq_kahan_inc(v[j], &sy, &cy);
+        pq_kahan_inc(x * v[j], &sxy, &cxy);
+        pq_kahan_inc(x * x, &sx2, &cx2);
     }
     if (const_y) {
         if (isinf(init)) {
@@ -1888,67 +1843,16 @@ static int fn_info(pq_call_t *c, pq_value_t *out)
 
 /* ---- Native histogram buckets ---- */
 
-typedef struct hbucket {
-    double lower, upper, count;
-} hbucket_t;
+typedef sx_promql_bucket_t hbucket_t;
 
-static bool hist_custom(const sx_promql_hist_t *h) { return h->schema == -53; }
-
-/* Upper bound of exponential bucket idx, from Prometheus' own table. */
-static double exp_bound(int32_t idx, int32_t schema)
+static bool hist_custom(const sx_promql_hist_t *h)
 {
-    return sx_promql_hist_bound(idx, schema, NULL, 0);
+    return h->schema == SX_PROMQL_HIST_CUSTOM_SCHEMA;
 }
 
-/* Every bucket of h from the lowest to the highest value (negative
- * buckets, the zero bucket if it has observations, positive buckets),
- * including empty buckets inside spans, as Prometheus' AllBucketIterator.
- * The array is in the arena; returns the count. */
 static size_t hist_buckets(pq_ctx_t *c, const sx_promql_hist_t *h, hbucket_t **out)
 {
-    size_t n = h->npos + h->nneg + 1;
-    hbucket_t *b = sx_arena_alloc(c->a, n * sizeof(*b));
-    size_t k = 0;
-    double zt = h->zero_threshold;
-    /* Negative buckets, highest index (most negative) first. */
-    if (h->nneg) {
-        int32_t *idx = sx_arena_alloc(c->a, h->nneg * sizeof(int32_t));
-        size_t m = 0;
-        int32_t cur = 0;
-        for (uint32_t s = 0; s < h->nneg_spans; s++) {
-            cur += h->neg_spans[s].offset;
-            for (uint32_t j = 0; j < h->neg_spans[s].len && m < h->nneg; j++)
-                idx[m++] = cur++;
-        }
-        for (size_t j = m; j-- > 0;) {
-            double lo = -exp_bound(idx[j], h->schema), up = -exp_bound(idx[j] - 1, h->schema);
-            if (up < 0 && up > -zt)
-                up = -zt;
-            b[k++] = (hbucket_t){lo, up, h->neg[j]};
-        }
-    }
-    if (h->zero_count > 0)
-        b[k++] = (hbucket_t){-zt, zt, h->zero_count};
-    int32_t cur = 0;
-    size_t m = 0;
-    for (uint32_t s = 0; s < h->npos_spans; s++) {
-        cur += h->pos_spans[s].offset;
-        for (uint32_t j = 0; j < h->pos_spans[s].len && m < h->npos; j++, cur++, m++) {
-            double lo, up;
-            if (hist_custom(h)) {
-                lo = cur == 0 ? -INFINITY
-                     : (uint32_t)(cur - 1) < h->ncustom ? h->custom_values[cur - 1] : INFINITY;
-                up = (uint32_t)cur < h->ncustom ? h->custom_values[cur] : INFINITY;
-            } else {
-                lo = exp_bound(cur - 1, h->schema), up = exp_bound(cur, h->schema);
-                if (lo > 0 && lo < zt)
-                    lo = zt;
-            }
-            b[k++] = (hbucket_t){lo, up, h->pos[m]};
-        }
-    }
-    *out = b;
-    return k;
+    return sx_promql_hist_buckets(h, c->a, out);
 }
 
 /* Prometheus' HistogramQuantile for native histograms: exponential
@@ -1999,7 +1903,7 @@ static double hist_quantile(pq_ctx_t *c, double q, const sx_promql_hist_t *h, sx
     if (count < rank) {
         if (isnan(h->sum)) {
             sx_pq__info(c, "input to histogram_quantile has NaN observations, result is NaN%s%s",
-                        name.len ? " for metric name " : "", name.len ? go_quote(c, name) : "");
+                        name.len ? " for metric name " : "", name.len ? sx_pq__go_quote(c, name) : "");
             return NAN;
         }
         return bk.upper;
@@ -2016,7 +1920,7 @@ static double hist_quantile(pq_ctx_t *c, double q, const sx_promql_hist_t *h, sx
             sx_pq__info(c,
                         "input to histogram_quantile has NaN observations, result is skewed "
                         "higher%s%s",
-                        name.len ? " for metric name " : "", name.len ? go_quote(c, name) : "");
+                        name.len ? " for metric name " : "", name.len ? sx_pq__go_quote(c, name) : "");
     }
     double frac = rank / bk.count;
     if (hist_custom(h) || (bk.lower <= 0 && bk.upper >= 0))
@@ -2089,7 +1993,7 @@ static double hist_fraction(pq_ctx_t *c, double lower, double upper, const sx_pr
             sx_pq__info(c,
                         "input to histogram_fraction has NaN observations, which are excluded "
                         "from all fractions%s%s",
-                        name.len ? " for metric name " : "", name.len ? go_quote(c, name) : "");
+                        name.len ? " for metric name " : "", name.len ? sx_pq__go_quote(c, name) : "");
     } else {
         count = h->count;
     }
@@ -2123,7 +2027,7 @@ static double hist_variance(pq_ctx_t *c, const sx_promql_hist_t *h)
                 val = -val;
         }
         double d = val - mean;
-        kahan_inc(b[k].count * d * d, &var, &cv);
+        pq_kahan_inc(b[k].count * d * d, &var, &cv);
     }
     var += cv;
     return var / h->count;
@@ -2378,7 +2282,7 @@ static int hist_grouped(pq_call_t *c, bool fraction, pq_value_t *out)
     vector_init(ctx, out, in->n * 2);
     if (!fraction)
         for (size_t i = 0; i < ctx->nsteps; i++)
-            warn_quantile(ctx, arg_scalar(&c->args[0], i));
+            sx_pq__warn_quantile(ctx, arg_scalar(&c->args[0], i));
     if (in->n == 0)
         return 0;
 
@@ -2402,8 +2306,8 @@ static int hist_grouped(pq_call_t *c, bool fraction, pq_value_t *out)
                 sx_str_t name = metric_name(s->labels, s->nlabels);
                 sx_pq__warn(ctx,
                             "bucket label \"le\" is missing or has a malformed value of %s%s%s",
-                            go_quote(ctx, lv), name.len ? " for metric name " : "",
-                            name.len ? go_quote(ctx, name) : "");
+                            sx_pq__go_quote(ctx, lv), name.len ? " for metric name " : "",
+                            name.len ? sx_pq__go_quote(ctx, name) : "");
             } else {
                 hgroup_item_t *x = &it[n++];
                 x->s = s, x->native = false, x->le = le;
@@ -2440,7 +2344,7 @@ static int hist_grouped(pq_call_t *c, bool fraction, pq_value_t *out)
                 sx_str_t name = metric_name(nat->labels, nat->nlabels);
                 sx_pq__warn(ctx, "vector contains a mix of classic and native histograms%s%s",
                             name.len ? " for metric name " : "",
-                            name.len ? go_quote(ctx, name) : "");
+                            name.len ? sx_pq__go_quote(ctx, name) : "");
                 continue;
             }
             if (!nb && !nat)
@@ -2468,7 +2372,7 @@ static int hist_grouped(pq_call_t *c, bool fraction, pq_value_t *out)
                                     "monotonicity (see https://prometheus.io/docs/prometheus/"
                                     "latest/querying/functions/#histogram_quantile)%s%s",
                                     keep_name && name.len ? " for metric name " : "",
-                                    keep_name && name.len ? go_quote(ctx, name) : "");
+                                    keep_name && name.len ? sx_pq__go_quote(ctx, name) : "");
                 }
             }
         }
@@ -2590,7 +2494,7 @@ static const pq_func_t funcs[] = {
     {"tan", V, {V}, 1, 1, 1, 0, E(fn_tan)},
     {"tanh", V, {V}, 1, 1, 1, 0, E(fn_tanh)},
     {"time", S, {0}, 0, 0, 0, PQ_F_STEP_VARIANT, E(fn_time)},
-    {"timestamp", V, {V}, 1, 1, 1, PQ_F_STEP_VARIANT, E(fn_timestamp)},
+    {"timestamp", V, {V}, 1, 1, 1, PQ_F_STEP_VARIANT | PQ_F_SAMPLE_TS, E(fn_timestamp)},
     {"ts_of_last_over_time", V, {M}, 1, 1, 1, PQ_F_EXPERIMENTAL, W(fn_ts_of_last_over_time)},
     {"ts_of_max_over_time", V, {M}, 1, 1, 1, PQ_F_EXPERIMENTAL, W(fn_ts_of_max_over_time)},
     {"ts_of_min_over_time", V, {M}, 1, 1, 1, PQ_F_EXPERIMENTAL, W(fn_ts_of_min_over_time)},

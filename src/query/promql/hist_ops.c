@@ -1009,3 +1009,54 @@ int sx_promql_hist_increase(sx_promql_hist_t *const *pts, size_t n, bool is_coun
     *out = h; /* add and sub results are compacted already */
     return 0;
 }
+
+/* Every bucket of h from the lowest to the highest value (negative
+ * buckets, the zero bucket if it has observations, positive buckets),
+ * including empty buckets inside spans, as Prometheus' AllBucketIterator.
+ * The array is in arena a; returns the count. */
+size_t sx_promql_hist_buckets(const sx_promql_hist_t *h, sx_arena_t *a, sx_promql_bucket_t **out)
+{
+    size_t n = h->npos + h->nneg + 1;
+    sx_promql_bucket_t *b = sx_arena_alloc(a, n * sizeof(*b));
+    size_t k = 0;
+    double zt = h->zero_threshold;
+    /* Negative buckets, highest index (most negative) first. */
+    if (h->nneg) {
+        int32_t *idx = sx_arena_alloc(a, h->nneg * sizeof(int32_t));
+        size_t m = 0;
+        int32_t cur = 0;
+        for (uint32_t s = 0; s < h->nneg_spans; s++) {
+            cur += h->neg_spans[s].offset;
+            for (uint32_t j = 0; j < h->neg_spans[s].len && m < h->nneg; j++)
+                idx[m++] = cur++;
+        }
+        for (size_t j = m; j-- > 0;) {
+            double lo = -bound_exp(idx[j], h->schema), up = -bound_exp(idx[j] - 1, h->schema);
+            if (up < 0 && up > -zt)
+                up = -zt;
+            b[k++] = (sx_promql_bucket_t){lo, up, h->neg[j], -1};
+        }
+    }
+    if (h->zero_count > 0)
+        b[k++] = (sx_promql_bucket_t){-zt, zt, h->zero_count, 0};
+    int32_t cur = 0;
+    size_t m = 0;
+    for (uint32_t s = 0; s < h->npos_spans; s++) {
+        cur += h->pos_spans[s].offset;
+        for (uint32_t j = 0; j < h->pos_spans[s].len && m < h->npos; j++, cur++, m++) {
+            double lo, up;
+            if (h->schema == SX_PROMQL_HIST_CUSTOM_SCHEMA) {
+                lo = cur == 0 ? -INFINITY
+                     : (uint32_t)(cur - 1) < h->ncustom ? h->custom_values[cur - 1] : INFINITY;
+                up = (uint32_t)cur < h->ncustom ? h->custom_values[cur] : INFINITY;
+            } else {
+                lo = bound_exp(cur - 1, h->schema), up = bound_exp(cur, h->schema);
+                if (lo > 0 && lo < zt)
+                    lo = zt;
+            }
+            b[k++] = (sx_promql_bucket_t){lo, up, h->pos[m], 1};
+        }
+    }
+    *out = b;
+    return k;
+}

@@ -72,6 +72,20 @@ double sx_promql_hist_bound(int32_t idx, int32_t schema, const double *custom, u
  * threshold, zero count and negative side cleared, as Prometheus' Copy
  * does. Returns 0 and *out, or SX_ENOMEM when the arena's limit is
  * reached (*out is then NULL). */
+/* One bucket of a histogram: its bounds, its count and its side (-1 a
+ * negative bucket, 0 the zero bucket, 1 a positive or custom bucket). */
+typedef struct sx_promql_bucket {
+    double lower, upper, count;
+    int side;
+} sx_promql_bucket_t;
+
+/* Every bucket of h from the lowest to the highest value, as Prometheus'
+ * AllBucketIterator walks them (bounds next to the zero bucket clipped to
+ * its threshold, empty buckets inside spans included). The array is in
+ * arena a; returns the count. Shared by the histogram functions, the JSON
+ * answer and the histogram's text form. */
+size_t sx_promql_hist_buckets(const sx_promql_hist_t *h, sx_arena_t *a, sx_promql_bucket_t **out);
+
 int sx_promql_hist_copy(const sx_promql_hist_t *h, sx_arena_t *a, sx_promql_hist_t **out);
 
 /* A copy of h at the lower (or equal) resolution schema (Prometheus'

@@ -242,6 +242,26 @@ int sx_pq__check(pq_ctx_t *c);
 
 /* ---- Functions (funcs.c) ---- */
 
+/* Kahan-Neumaier summation step, as Prometheus' kahanSumInc: once the sum
+ * is infinite the compensation is dropped so it cannot turn into NaN. */
+static inline void pq_kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+    if (isinf(t))
+        *c = 0;
+    else if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
+
+/* Prometheus' quantile() of n values (sorted in place; NaN for none,
+ * -Inf/+Inf for q below 0/above 1), and the warning for such a q. */
+double sx_pq__quantile(double q, double *vals, size_t n);
+void sx_pq__warn_quantile(pq_ctx_t *c, double q);
+
+
 /* A call being evaluated. Arguments are evaluated left to right before
  * eval() runs, except a range-vector argument of a function with a window
  * callback, which the evaluator streams one series at a time. */
@@ -268,6 +288,7 @@ enum pq_func_flags {
     PQ_F_STEP_VARIANT = 2,  /* depends on the step time (time()), not cacheable under @ */
     PQ_F_EXPERIMENTAL = 4,
     PQ_F_SORTS = 8,         /* orders an instant query's result */
+    PQ_F_SAMPLE_TS = 16,    /* reads the sample timestamps of a selector argument (timestamp()) */
 };
 
 typedef struct pq_func {

@@ -146,12 +146,12 @@ const char *sx_pq__go_quote(pq_ctx_t *c, sx_str_t s)
             i += n;
             continue;
         }
+        static const char named[] = "\a\b\f\n\r\t\v", letters[] = "abfnrtv";
+        const char *nm = ch ? strchr(named, ch) : NULL;
         if (ch == '"' || ch == '\\')
             sx_buf_printf(&b, "\\%c", ch);
-        else if (ch == '\n')
-            sx_buf_puts(&b, "\\n");
-        else if (ch == '\t')
-            sx_buf_puts(&b, "\\t");
+        else if (nm)
+            sx_buf_printf(&b, "\\%c", letters[nm - named]);
         else if (ch < 0x20 || ch >= 0x7f)
             sx_buf_printf(&b, "\\x%02x", ch);
         else
@@ -170,43 +170,15 @@ sx_str_t sx_pq__hist_string(pq_ctx_t *c, const sx_promql_hist_t *h)
 {
     sx_buf_t b = {0};
     sx_buf_printf(&b, "{count:%s, sum:%s", sx_pq__go_g(c, h->count), sx_pq__go_g(c, h->sum));
-    const double *cv = h->custom_values;
-    uint32_t ncv = h->ncustom;
-    /* Negative buckets: walk the spans, then print in reverse. */
-    size_t nneg = 0;
-    for (uint32_t s = 0; s < h->nneg_spans; s++)
-        nneg += h->neg_spans[s].len;
-    int32_t *idx = nneg ? sx_arena_alloc(c->a, nneg * sizeof(int32_t)) : NULL;
-    size_t k = 0;
-    int32_t at = 0;
-    for (uint32_t s = 0; s < h->nneg_spans; s++) {
-        at += h->neg_spans[s].offset;
-        for (uint32_t j = 0; j < h->neg_spans[s].len; j++)
-            idx[k++] = at++;
-    }
-    for (size_t i = k; i-- > 0;) {
-        if (i >= h->nneg || h->neg[i] == 0)
+    sx_promql_bucket_t *bk;
+    size_t n = sx_promql_hist_buckets(h, c->a, &bk);
+    for (size_t i = 0; i < n; i++) {
+        if (bk[i].count == 0)
             continue;
-        double up = sx_promql_hist_bound(idx[i], h->schema, cv, ncv);
-        double lo = sx_promql_hist_bound(idx[i] - 1, h->schema, cv, ncv);
-        sx_buf_printf(&b, ", [%s,%s):%s", sx_pq__go_g(c, -up), sx_pq__go_g(c, -lo),
-                      sx_pq__go_g(c, h->neg[i]));
-    }
-    if (h->zero_count != 0)
-        sx_buf_printf(&b, ", [%s,%s]:%s", sx_pq__go_g(c, -h->zero_threshold),
-                      sx_pq__go_g(c, h->zero_threshold), sx_pq__go_g(c, h->zero_count));
-    at = 0;
-    k = 0;
-    for (uint32_t s = 0; s < h->npos_spans; s++) {
-        at += h->pos_spans[s].offset;
-        for (uint32_t j = 0; j < h->pos_spans[s].len; j++, at++, k++) {
-            if (k >= h->npos || h->pos[k] == 0)
-                continue;
-            double up = sx_promql_hist_bound(at, h->schema, cv, ncv);
-            double lo = sx_promql_hist_bound(at - 1, h->schema, cv, ncv);
-            sx_buf_printf(&b, ", (%s,%s]:%s", sx_pq__go_g(c, lo), sx_pq__go_g(c, up),
-                          sx_pq__go_g(c, h->pos[k]));
-        }
+        /* negative [l,u), zero [l,u], positive (l,u] */
+        sx_buf_printf(&b, ", %c%s,%s%c:%s", bk[i].side > 0 ? '(' : '[',
+                      sx_pq__go_g(c, bk[i].lower), sx_pq__go_g(c, bk[i].upper),
+                      bk[i].side < 0 ? ')' : ']', sx_pq__go_g(c, bk[i].count));
     }
     sx_buf_putc(&b, '}');
     sx_str_t r = {sx_arena_strndup(c->a, b.ptr, b.len), b.len};
