@@ -8,7 +8,8 @@ small ones. query_range must reject a bad step, end before start and more
 than 11,000 points per series with 400 bad_data and Prometheus' wording;
 a parse error names its position. GET and form POST give the same answer
 under both prefixes; the `limit` parameter truncates with a warning;
-format_query and parse_query answer; tenants only see their own data
+format_query and parse_query answer; a native histogram answers with
+the "histogram" key and its buckets; tenants only see their own data
 through PromQL too. Many concurrent queries with --query-max-concurrency 1
 all succeed (they wait for the slot), and the server shuts down cleanly.
 """
@@ -123,6 +124,25 @@ def main():
                  "format_query prints the canonical form")
         r = srv.get("/api/v1/parse_query", {"query": "m_total + 1"}, headers=A)
         check_eq(r.json()["data"].get("type"), "binaryExpr", "parse_query gives the AST")
+
+        # A native histogram answers with Prometheus' "histogram" key: count,
+        # sum and the non-empty buckets as [rule, lower, upper, count]
+        # (zero bucket closed on both sides, positive ones open on the left).
+        hist = t.pb_histogram(T0, 6, 1, 10.0, 0, 0.001, [(0, 2)], [2, 1])
+        r = srv.remote_write([([("__name__", "lat_seconds"), ("job", "h")], [], [hist])],
+                             headers=A)
+        check_status(r, (200, 204), "remote write of a native histogram")
+        r = query(srv, "lat_seconds", t=T0, headers=A)
+        res = r.json()["data"]["result"]
+        check_eq(res, [{"metric": {"__name__": "lat_seconds", "job": "h"},
+                        "histogram": [T0 / 1000, {"count": "6", "sum": "10", "buckets": [
+                            [3, "-0.001", "0.001", "1"], [0, "0.5", "1", "2"],
+                            [0, "1", "2", "3"]]}]}],
+                 "native histogram in the query answer")
+        r = query(srv, 'count_values("h", lat_seconds)', t=T0, headers=A)
+        check_eq(r.json()["data"]["result"][0]["metric"],
+                 {"h": "{count:6, sum:10, [-0.001,0.001]:1, (0.5,1]:2, (1,2]:3}"},
+                 "count_values labels a histogram with its text form")
 
         # Concurrency 1: eight queries at once all succeed (they queue).
         results = []
