@@ -474,6 +474,21 @@ static int rseries_copy(pq_ctx_t *c, const pq_rseries_t *in, pq_rseries_t *out)
     return 0;
 }
 
+/* Whether t falls in a window (wend[j] - range, wend[j]]. The window ends
+ * ascend (or are all equal), so the first end at or after t decides. */
+static bool in_some_window(const int64_t *wend, size_t n, int64_t range, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (wend[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && t > wend[lo] - range;
+}
+
 /* Materialise a range vector: every series' points that fall in any
  * step's window. */
 static int eval_matrix(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
@@ -492,20 +507,14 @@ static int eval_matrix(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
         /* Keep only points inside some window. */
         size_t k = 0, kh = 0;
         for (size_t i = 0; i < s.n; i++) {
-            bool in = false;
-            for (size_t j = 0; j < c->nsteps && !in; j++)
-                in = s.t[i] > r.wend[j] - r.range && s.t[i] <= r.wend[j];
-            if (in) {
+            if (in_some_window(r.wend, c->nsteps, r.range, s.t[i])) {
                 s.t[k] = s.t[i];
                 s.v[k++] = s.v[i];
             }
         }
         s.n = k;
         for (size_t i = 0; i < s.nh; i++) {
-            bool in = false;
-            for (size_t j = 0; j < c->nsteps && !in; j++)
-                in = s.ht[i] > r.wend[j] - r.range && s.ht[i] <= r.wend[j];
-            if (in) {
+            if (in_some_window(r.wend, c->nsteps, r.range, s.ht[i])) {
                 s.ht[kh] = s.ht[i];
                 s.h[kh++] = s.h[i];
             }

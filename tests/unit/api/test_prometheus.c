@@ -95,7 +95,7 @@ static void test_put_labelset_writes_prometheus_json(void **state)
 {
     sx_buf_t b = SX_BUF_INIT;
     sx_label_t l[] = {lbl("__name__", "up"), lbl("job", "a\"b")};
-    put_labelset(&b, l, 2);
+    sx_api_put_labelset(&b, l, 2);
     sx_buf_putc(&b, '\0');
     assert_string_equal(b.ptr, "{\"__name__\":\"up\",\"job\":\"a\\\"b\"}");
     sx_buf_clear(&b);
