@@ -124,6 +124,16 @@ static void vector_init(pq_ctx_t *c, pq_value_t *out, size_t n)
     out->n = 0;
 }
 
+/* Append a series with s's labels and the values v (when any step has
+ * one). The evaluator marks the name for dropping. */
+static void vector_push(pq_value_t *out, const pq_series_t *s, double *v)
+{
+    pq_series_t *o = &out->s[out->n++];
+    o->labels = s->labels;
+    o->nlabels = s->nlabels;
+    o->v = v;
+}
+
 static void scalar_init(pq_ctx_t *c, pq_value_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -1191,13 +1201,8 @@ static int map_steps(pq_call_t *c, int kind, pq_value_t *out)
                 v = sx_pq__steps_new(ctx);
             v[i] = r;
         }
-        if (!v)
-            continue;
-        pq_series_t *o = &out->s[out->n++];
-        o->labels = s->labels;
-        o->nlabels = s->nlabels;
-        o->drop_name = true;
-        o->v = v;
+        if (v)
+            vector_push(out, s, v);
     }
     return 0;
 }
@@ -1224,13 +1229,8 @@ static int fn_timestamp(pq_call_t *c, pq_value_t *out)
                 v = sx_pq__steps_new(ctx);
             v[i] = (double)(s->ts ? s->ts[i] : ctx->ts[i]) / 1000;
         }
-        if (!v)
-            continue;
-        pq_series_t *o = &out->s[out->n++];
-        o->labels = s->labels;
-        o->nlabels = s->nlabels;
-        o->drop_name = true;
-        o->v = v;
+        if (v)
+            vector_push(out, s, v);
     }
     return 0;
 }
@@ -1366,13 +1366,8 @@ static int date_fn(pq_call_t *c, int what, pq_value_t *out)
                 secs = -(INT64_C(1) << 55);
             v[i] = date_part(secs, what);
         }
-        if (!v)
-            continue;
-        pq_series_t *o = &out->s[out->n++];
-        o->labels = s->labels;
-        o->nlabels = s->nlabels;
-        o->drop_name = true;
-        o->v = v;
+        if (v)
+            vector_push(out, s, v);
     }
     return 0;
 }
@@ -2057,13 +2052,8 @@ static int hist_simple(pq_call_t *c, int what, pq_value_t *out)
             default: v[i] = hist_variance(ctx, h); break;
             }
         }
-        if (!v)
-            continue;
-        pq_series_t *o = &out->s[out->n++];
-        o->labels = s->labels;
-        o->nlabels = s->nlabels;
-        o->drop_name = true;
-        o->v = v;
+        if (v)
+            vector_push(out, s, v);
     }
     return 0;
 }
