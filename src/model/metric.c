@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/buf.h"
+#include "../core/hash.h"
 
 bool sx_is_stale_nan(double v)
 {
@@ -202,4 +203,31 @@ sx_str_t sx_label_name_sanitize(sx_arena_t *a, sx_str_t s, bool metric)
         p[o++] = name_char(s.ptr[i], false, metric) ? s.ptr[i] : '_';
     p[o] = '\0';
     return (sx_str_t){p, o};
+}
+
+/* Hash of a label set: one XXH3 pass over "name\xffvalue\xff..." (0xff
+ * never occurs in UTF-8, so distinct sets give distinct byte strings). */
+uint64_t sx_labels_hash(const sx_label_t *labels, uint32_t n)
+{
+    char stack[1024], *buf = stack;
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += labels[i].name.len + labels[i].value.len + 2;
+    if (total == 0)
+        return sx_hash64("", 0);
+    if (total > sizeof(stack))
+        buf = sx_xmalloc(total);
+    char *p = buf;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(p, labels[i].name.ptr, labels[i].name.len);
+        p += labels[i].name.len;
+        *p++ = (char)0xff;
+        memcpy(p, labels[i].value.ptr, labels[i].value.len);
+        p += labels[i].value.len;
+        *p++ = (char)0xff;
+    }
+    uint64_t h = sx_hash64(buf, total);
+    if (buf != stack)
+        free(buf);
+    return h;
 }

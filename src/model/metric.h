@@ -101,6 +101,11 @@ uint32_t sx_labels_sort(sx_label_t *labels, uint32_t n);
  * Prometheus prints series) into the arena, for error messages. */
 const char *sx_labels_format(sx_arena_t *a, const sx_label_t *labels, uint32_t n);
 
+/* Hash of a label set (sorted by name): one XXH3 pass over
+ * "name\xffvalue\xff..." (0xff never occurs in UTF-8, so distinct sets
+ * give distinct byte strings). */
+uint64_t sx_labels_hash(const sx_label_t *labels, uint32_t n);
+
 /* Replace every character that is not valid in a label name (or metric
  * name when metric is true) by '_' and prefix '_' if it starts with a
  * digit. Returns s itself when already valid, else an arena copy. */

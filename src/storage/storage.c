@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "../core/arena.h"
 #include "../core/log.h"
 #include "../core/time.h"
+#include "logs/logstore_store.h"
 #include "tsdb/tsdb_int.h"
 #include "wal/wal.h"
 
@@ -23,7 +25,10 @@
 typedef struct tenant {
     char *name;
     sx_tsdb_t *tsdb;
+    _Atomic(sx_logstore_t *) logs[SX_LOG_KINDS];
 } tenant_t;
+
+static const char *const log_dirs[SX_LOG_KINDS] = {"logs", "events", "auditing"};
 
 struct sx_storage {
     sx_storage_opts_t opts;
@@ -53,6 +58,20 @@ static bool tenant_name_ok(const char *t)
     return true;
 }
 
+static sx_logstore_t *open_logstore(sx_storage_t *s, const char *dir, sx_err_t *err)
+{
+    sx_logstore_opts_t o = {s->opts.retention_ms, s->opts.min_free_bytes, 0};
+    return sx_logstore__open(dir, &o, err);
+}
+
+static void close_tenant(tenant_t *t)
+{
+    sx_tsdb__close(t->tsdb);
+    for (int k = 0; k < SX_LOG_KINDS; k++)
+        sx_logstore__close(atomic_load(&t->logs[k]));
+    free(t->name);
+}
+
 static sx_tsdb_t *open_tenant(sx_storage_t *s, const char *tenant, sx_err_t *err)
 {
     char dir[4200];
@@ -61,8 +80,23 @@ static sx_tsdb_t *open_tenant(sx_storage_t *s, const char *tenant, sx_err_t *err
     sx_tsdb_t *db = sx_tsdb__open(dir, &o, err);
     if (!db)
         return NULL;
+    /* Tenants are never removed, so the array only grows; log stores are
+     * reached through it under the lock. */
     s->tenants = sx_xrealloc(s->tenants, (s->ntenants + 1) * sizeof(tenant_t));
-    s->tenants[s->ntenants++] = (tenant_t){sx_xstrdup(tenant), db};
+    tenant_t *t = &s->tenants[s->ntenants++];
+    memset(t, 0, sizeof(*t));
+    t->name = sx_xstrdup(tenant);
+    t->tsdb = db;
+    for (int k = 0; k < SX_LOG_KINDS; k++) {
+        char ldir[4200];
+        snprintf(ldir, sizeof(ldir), "%s/tenants/%s/%s", s->dir, tenant, log_dirs[k]);
+        if (access(ldir, F_OK) != 0)
+            continue;
+        sx_logstore_t *ls = open_logstore(s, ldir, err);
+        if (!ls)
+            return NULL;
+        atomic_store(&t->logs[k], ls);
+    }
     return db;
 }
 
@@ -81,8 +115,14 @@ static void *bg_main(void *arg)
         pthread_rwlock_rdlock(&s->lock);
         size_t n = s->ntenants;
         int64_t per_tenant = s->opts.retention_max_bytes && n ? s->opts.retention_max_bytes / (int64_t)n : 0;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             sx_tsdb__maintain(s->tenants[i].tsdb, sx_now_ms(), s->opts.head_flush_ms, per_tenant);
+            for (int k = 0; k < SX_LOG_KINDS; k++) {
+                sx_logstore_t *ls = atomic_load(&s->tenants[i].logs[k]);
+                if (ls)
+                    sx_logstore__maintain(ls, sx_now_ms(), s->opts.head_flush_ms, per_tenant);
+            }
+        }
         pthread_rwlock_unlock(&s->lock);
         pthread_mutex_lock(&s->bg_mu);
     }
@@ -122,10 +162,8 @@ sx_storage_t *sx_storage_open(const sx_storage_opts_t *opts, sx_err_t *err)
     pthread_create(&s->bg, NULL, bg_main, s);
     return s;
 fail:
-    for (size_t i = 0; i < s->ntenants; i++) {
-        sx_tsdb__close(s->tenants[i].tsdb);
-        free(s->tenants[i].name);
-    }
+    for (size_t i = 0; i < s->ntenants; i++)
+        close_tenant(&s->tenants[i]);
     free(s->tenants);
     free(s->dir);
     free(s);
@@ -141,10 +179,8 @@ void sx_storage_close(sx_storage_t *s)
     pthread_cond_signal(&s->bg_cv);
     pthread_mutex_unlock(&s->bg_mu);
     pthread_join(s->bg, NULL);
-    for (size_t i = 0; i < s->ntenants; i++) {
-        sx_tsdb__close(s->tenants[i].tsdb);
-        free(s->tenants[i].name);
-    }
+    for (size_t i = 0; i < s->ntenants; i++)
+        close_tenant(&s->tenants[i]);
     free(s->tenants);
     pthread_rwlock_destroy(&s->lock);
     pthread_mutex_destroy(&s->bg_mu);
@@ -187,6 +223,57 @@ sx_tsdb_t *sx_storage_tsdb(sx_storage_t *s, const char *tenant, sx_err_t *err)
     return db;
 }
 
+sx_logstore_t *sx_storage_logs_peek(sx_storage_t *s, const char *tenant, int kind)
+{
+    sx_logstore_t *ls = NULL;
+    if (kind < 0 || kind >= SX_LOG_KINDS)
+        return NULL;
+    pthread_rwlock_rdlock(&s->lock);
+    for (size_t i = 0; i < s->ntenants; i++)
+        if (strcmp(s->tenants[i].name, tenant) == 0)
+            ls = atomic_load(&s->tenants[i].logs[kind]);
+    pthread_rwlock_unlock(&s->lock);
+    return ls;
+}
+
+sx_logstore_t *sx_storage_logs(sx_storage_t *s, const char *tenant, int kind, sx_err_t *err)
+{
+    sx_logstore_t *ls = sx_storage_logs_peek(s, tenant, kind);
+    if (ls)
+        return ls;
+    if (kind < 0 || kind >= SX_LOG_KINDS) {
+        sx_err_set(err, SX_EINVAL, "invalid log store kind %d", kind);
+        return NULL;
+    }
+    /* The tenant's metric store makes the tenant (and its directory). */
+    if (!sx_storage_tsdb(s, tenant, err))
+        return NULL;
+    pthread_rwlock_wrlock(&s->lock);
+    for (size_t i = 0; i < s->ntenants && !ls; i++) {
+        tenant_t *t = &s->tenants[i];
+        if (strcmp(t->name, tenant) != 0)
+            continue;
+        ls = atomic_load(&t->logs[kind]);
+        if (!ls) {
+            char ldir[4200];
+            snprintf(ldir, sizeof(ldir), "%s/tenants/%s/%s", s->dir, tenant, log_dirs[kind]);
+            ls = open_logstore(s, ldir, err);
+            if (ls)
+                atomic_store(&t->logs[kind], ls);
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return ls;
+}
+
+void sx_storage_kick(sx_storage_t *s)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    pthread_cond_signal(&s->bg_cv);
+    pthread_mutex_unlock(&s->bg_mu);
+}
+
 int sx_storage_flush(sx_storage_t *s)
 {
     int rc = 0;
@@ -195,6 +282,11 @@ int sx_storage_flush(sx_storage_t *s)
         int r = sx_tsdb_flush(s->tenants[i].tsdb);
         if (r && !rc)
             rc = r;
+        for (int k = 0; k < SX_LOG_KINDS; k++) {
+            sx_logstore_t *ls = atomic_load(&s->tenants[i].logs[k]);
+            if (ls && (r = sx_logstore_flush(ls)) && !rc)
+                rc = r;
+        }
     }
     pthread_rwlock_unlock(&s->lock);
     return rc;
@@ -219,7 +311,24 @@ void sx_storage_stats(sx_storage_t *s, sx_storage_stats_t *out)
     memset(out, 0, sizeof(*out));
     pthread_rwlock_rdlock(&s->lock);
     out->tenants = (int64_t)s->ntenants;
-    for (size_t i = 0; i < s->ntenants; i++)
+    sx_logstore_stats_t ls = {0};
+    for (size_t i = 0; i < s->ntenants; i++) {
         sx_tsdb__stats(s->tenants[i].tsdb, out);
+        for (int k = 0; k < SX_LOG_KINDS; k++) {
+            sx_logstore_t *l = atomic_load(&s->tenants[i].logs[k]);
+            if (l)
+                sx_logstore__stats(l, &ls);
+        }
+    }
     pthread_rwlock_unlock(&s->lock);
+    out->log_streams = ls.streams;
+    out->log_head_entries = ls.head_entries;
+    out->log_entries_appended = ls.appended;
+    out->log_bytes_appended = ls.appended_bytes;
+    out->log_dropped_retention = ls.dropped_retention;
+    out->log_parts = ls.parts;
+    out->log_part_bytes = ls.part_bytes;
+    out->log_part_raw_bytes = ls.part_raw_bytes;
+    out->log_wal_bytes = ls.wal_bytes;
+    out->log_compactions = ls.compactions;
 }

@@ -2,7 +2,10 @@
 /* The storage layer's front door: the data directory, one store per tenant
  * and data kind, and the background work (flush, compaction, retention).
  * It is the only code that touches the data directory. Layout:
- *   <data>/tenants/<tenant>/tsdb/   metric store of that tenant
+ *   <data>/tenants/<tenant>/tsdb/      metric store of that tenant
+ *   <data>/tenants/<tenant>/logs/      log store (Loki push, OTLP logs)
+ *   <data>/tenants/<tenant>/events/    Kubernetes events (a log store)
+ *   <data>/tenants/<tenant>/auditing/  Kubernetes audit events (a log store)
  * Tenants never share a store, so they never see each other's data. */
 #ifndef SX_STORAGE_STORAGE_H
 #define SX_STORAGE_STORAGE_H
@@ -10,6 +13,7 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "logs/logstore.h"
 #include "tsdb/tsdb.h"
 
 typedef struct sx_storage sx_storage_t;
@@ -37,6 +41,17 @@ sx_tsdb_t *sx_storage_tsdb(sx_storage_t *s, const char *tenant, sx_err_t *err);
  * use this so that queries never create directories). */
 sx_tsdb_t *sx_storage_tsdb_peek(sx_storage_t *s, const char *tenant);
 
+/* The log stores of a tenant, by kind. */
+enum sx_log_kind { SX_LOGS = 0, SX_EVENTS = 1, SX_AUDIT = 2, SX_LOG_KINDS = 3 };
+/* The log store of a kind for a tenant, opened on first use (NULL + err
+ * on an I/O error or an invalid tenant name). */
+sx_logstore_t *sx_storage_logs(sx_storage_t *s, const char *tenant, int kind, sx_err_t *err);
+/* The log store if it exists already, else NULL (for readers). */
+sx_logstore_t *sx_storage_logs_peek(sx_storage_t *s, const char *tenant, int kind);
+
+/* Wake the background thread now (a log head is over its size limit). */
+void sx_storage_kick(sx_storage_t *s);
+
 /* Seal every tenant's head into on-disk parts; returns when durable. */
 int sx_storage_flush(sx_storage_t *s);
 
@@ -58,6 +73,17 @@ typedef struct sx_storage_stats {
     int64_t samples_dropped_dup;       /* exact duplicates */
     int64_t compactions;
     int64_t tenants;
+    /* log stores (all kinds) */
+    int64_t log_streams;
+    int64_t log_head_entries;
+    int64_t log_entries_appended;
+    int64_t log_bytes_appended;
+    int64_t log_dropped_retention;
+    int64_t log_parts;
+    int64_t log_part_bytes;
+    int64_t log_part_raw_bytes;
+    int64_t log_wal_bytes;
+    int64_t log_compactions;
 } sx_storage_stats_t;
 void sx_storage_stats(sx_storage_t *s, sx_storage_stats_t *out);
 

@@ -15,33 +15,6 @@
 #include "../../core/hash.h"
 #include "../../core/log.h"
 
-/* Hash of a label set: one XXH3 pass over "name\xffvalue\xff..." (0xff
- * never occurs in UTF-8, so distinct sets give distinct byte strings). */
-uint64_t sx_tsdb__labels_hash(const sx_label_t *labels, uint32_t n)
-{
-    char stack[1024], *buf = stack;
-    size_t total = 0;
-    for (uint32_t i = 0; i < n; i++)
-        total += labels[i].name.len + labels[i].value.len + 2;
-    if (total == 0)
-        return sx_hash64("", 0);
-    if (total > sizeof(stack))
-        buf = sx_xmalloc(total);
-    char *p = buf;
-    for (uint32_t i = 0; i < n; i++) {
-        memcpy(p, labels[i].name.ptr, labels[i].name.len);
-        p += labels[i].name.len;
-        *p++ = (char)0xff;
-        memcpy(p, labels[i].value.ptr, labels[i].value.len);
-        p += labels[i].value.len;
-        *p++ = (char)0xff;
-    }
-    uint64_t h = sx_hash64(buf, total);
-    if (buf != stack)
-        free(buf);
-    return h;
-}
-
 static bool labels_equal(const series_t *s, const sx_label_t *labels, uint32_t n)
 {
     if (s->nlabels != n)
@@ -235,7 +208,7 @@ series_t *sx_tsdb__series_add(sx_tsdb_t *db, uint32_t id, const sx_label_t *labe
     }
     s->nlabels = n;
     s->id = id;
-    s->hash = sx_tsdb__labels_hash(s->labels, n);
+    s->hash = sx_labels_hash(s->labels, n);
     s->mint = INT64_MAX;
     s->maxt = INT64_MIN;
     if (id >= db->seriescap) {

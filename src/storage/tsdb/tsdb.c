@@ -379,7 +379,7 @@ int sx_tsdb_append(sx_tsdb_t *db, const sx_metric_batch_t *b, sx_append_result_t
     sx_buf_t rec = SX_BUF_INIT;
 
     for (size_t i = 0; i < b->nseries; i++)
-        hashes[i] = sx_tsdb__labels_hash(b->series[i].labels, b->series[i].nlabels);
+        hashes[i] = sx_labels_hash(b->series[i].labels, b->series[i].nlabels);
 
     pthread_rwlock_rdlock(&db->append_lock);
     rc = sx_tsdb__series_resolve(db, b, hashes, ser, &r.new_series, err);

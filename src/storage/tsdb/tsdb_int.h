@@ -147,7 +147,6 @@ struct sx_tsdb {
 /* registry.c */
 int sx_tsdb__series_resolve(sx_tsdb_t *db, const sx_metric_batch_t *b, const uint64_t *hashes,
                             series_t **out, uint64_t *created, sx_err_t *err);
-uint64_t sx_tsdb__labels_hash(const sx_label_t *labels, uint32_t n);
 series_t *sx_tsdb__series_add(sx_tsdb_t *db, uint32_t id, const sx_label_t *labels, uint32_t n);
 int sx_tsdb__series_log_load(sx_tsdb_t *db, sx_err_t *err);
 void sx_tsdb__registry_free(sx_tsdb_t *db);

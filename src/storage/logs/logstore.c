@@ -1,0 +1,1489 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The log store of one tenant: stream registry (streams.log), write-ahead
+ * log, per-stream heads, part files per UTC day, and the background
+ * flush, compaction and retention. Layout of <dir>:
+ *   wal/            write-ahead log segments (records carry stream labels)
+ *   streams.log     framed records [id][labels] for streams in parts
+ *   parts/<seq>.lpart
+ * Locks, outermost first: flush_mu (one flush or compaction at a time),
+ * append_lock (appends share it; a flush takes it alone to swap heads and
+ * rotate the log together), reg_lock (registry), the stream stripes
+ * (heads), parts_lock (the part list; readers pin parts with refs). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../core/file.h"
+#include "../../core/log.h"
+#include "../../core/time.h"
+#include "../encoding/encoding.h"
+#include "../wal/wal.h"
+#include "logstore_int.h"
+#include "logstore_store.h"
+
+#define NSTRIPES 64
+#define DAY_NS (86400LL * 1000000000LL)
+#define HEAD_MAX_BYTES (256LL << 20)
+#define COMPACT_MIN_PARTS 6
+#define REC_ENTRIES 1
+
+/* Entries of a stream not yet in a part. data holds, per entry, the line
+ * followed by its metadata (count varint, then length-prefixed pairs). */
+typedef struct lhead {
+    int64_t *ts;
+    uint64_t *off;
+    uint32_t *len;
+    uint32_t n, cap;
+    sx_buf_t data;
+    bool unsorted;
+    int64_t mint, maxt;
+} lhead_t;
+
+typedef struct lstream {
+    uint32_t id;
+    uint32_t nlabels;
+    sx_label_t *labels;     /* one allocation with the strings */
+    uint64_t hash;
+    int64_t mint, maxt;     /* over head and parts */
+    bool persisted;         /* in streams.log */
+    lhead_t head, sealed;
+} lstream_t;
+
+struct sx_logstore {
+    char *dir;
+    sx_logstore_opts_t opts;
+    sx_wal_t *wal;
+    pthread_mutex_t flush_mu;
+    pthread_rwlock_t append_lock, reg_lock, parts_lock;
+    pthread_mutex_t stripes[NSTRIPES];
+    lstream_t **streams;
+    uint32_t nstreams, scap;
+    uint32_t *table;        /* open addressing: id + 1, 0 = empty */
+    uint32_t tcap;
+    sx_lpart_t **parts;     /* sorted by (day, seq) */
+    size_t nparts;
+    uint64_t next_seq;
+    int streams_fd;
+    _Atomic int64_t head_bytes, head_entries;
+    _Atomic int64_t appended, appended_bytes, dropped_ret;
+    int64_t head_since_ms;  /* when the oldest unflushed entry arrived */
+    int64_t last_flush_ms;
+    _Atomic int64_t compactions;
+};
+
+static pthread_mutex_t *stripe(sx_logstore_t *ls, uint32_t id)
+{
+    return &ls->stripes[id % NSTRIPES];
+}
+
+static int64_t day_of(int64_t ns)
+{
+    return ns >= 0 ? ns / DAY_NS : -((-ns - 1) / DAY_NS) - 1;
+}
+
+/* ---- Registry ---- */
+
+static bool labels_eq(const lstream_t *s, const sx_label_t *l, uint32_t n)
+{
+    if (s->nlabels != n)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        if (!sx_str_eq(s->labels[i].name, l[i].name) || !sx_str_eq(s->labels[i].value, l[i].value))
+            return false;
+    return true;
+}
+
+static lstream_t *lookup(sx_logstore_t *ls, uint64_t h, const sx_label_t *l, uint32_t n)
+{
+    if (!ls->tcap)
+        return NULL;
+    for (uint32_t i = (uint32_t)h & (ls->tcap - 1);; i = (i + 1) & (ls->tcap - 1)) {
+        uint32_t v = ls->table[i];
+        if (!v)
+            return NULL;
+        lstream_t *s = ls->streams[v - 1];
+        if (s && s->hash == h && labels_eq(s, l, n))
+            return s;
+    }
+}
+
+static void table_put(sx_logstore_t *ls, lstream_t *s)
+{
+    for (uint32_t i = (uint32_t)s->hash & (ls->tcap - 1);; i = (i + 1) & (ls->tcap - 1))
+        if (!ls->table[i]) {
+            ls->table[i] = s->id + 1;
+            return;
+        }
+}
+
+/* Add a stream under id (caller holds reg_lock exclusively). */
+static lstream_t *stream_add(sx_logstore_t *ls, uint32_t id, const sx_label_t *l, uint32_t n,
+                             uint64_t h)
+{
+    size_t bytes = n * sizeof(sx_label_t);
+    for (uint32_t i = 0; i < n; i++)
+        bytes += l[i].name.len + l[i].value.len;
+    lstream_t *s = sx_xcalloc(1, sizeof(*s));
+    s->labels = sx_xmalloc(bytes + 1);
+    char *p = (char *)(s->labels + n);
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(p, l[i].name.ptr, l[i].name.len);
+        s->labels[i].name = (sx_str_t){p, l[i].name.len};
+        p += l[i].name.len;
+        memcpy(p, l[i].value.ptr, l[i].value.len);
+        s->labels[i].value = (sx_str_t){p, l[i].value.len};
+        p += l[i].value.len;
+    }
+    s->nlabels = n;
+    s->hash = h;
+    s->id = id;
+    s->mint = INT64_MAX;
+    s->maxt = INT64_MIN;
+    if (id >= ls->scap) {
+        uint32_t nc = ls->scap ? ls->scap * 2 : 64;
+        while (nc <= id)
+            nc *= 2;
+        ls->streams = sx_xrealloc(ls->streams, nc * sizeof(lstream_t *));
+        memset(ls->streams + ls->scap, 0, (nc - ls->scap) * sizeof(lstream_t *));
+        ls->scap = nc;
+    }
+    ls->streams[id] = s;
+    if (id >= ls->nstreams)
+        ls->nstreams = id + 1;
+    if ((uint64_t)ls->nstreams * 2 >= ls->tcap) {
+        uint32_t nc = ls->tcap ? ls->tcap * 2 : 256;
+        while ((uint64_t)ls->nstreams * 2 >= nc)
+            nc *= 2;
+        free(ls->table);
+        ls->table = sx_xcalloc(nc, sizeof(uint32_t));
+        ls->tcap = nc;
+        for (uint32_t i = 0; i < ls->nstreams; i++)
+            if (ls->streams[i])
+                table_put(ls, ls->streams[i]);
+    } else {
+        table_put(ls, s);
+    }
+    return s;
+}
+
+static lstream_t *stream_get(sx_logstore_t *ls, uint32_t id)
+{
+    pthread_rwlock_rdlock(&ls->reg_lock);
+    lstream_t *s = id < ls->nstreams ? ls->streams[id] : NULL;
+    pthread_rwlock_unlock(&ls->reg_lock);
+    return s;
+}
+
+/* Find or create the stream of a label set; *created counts new ones. */
+static lstream_t *stream_resolve(sx_logstore_t *ls, const sx_label_t *l, uint32_t n, uint64_t *created)
+{
+    uint64_t h = sx_labels_hash(l, n);
+    pthread_rwlock_rdlock(&ls->reg_lock);
+    lstream_t *s = lookup(ls, h, l, n);
+    pthread_rwlock_unlock(&ls->reg_lock);
+    if (s)
+        return s;
+    pthread_rwlock_wrlock(&ls->reg_lock);
+    s = lookup(ls, h, l, n);
+    if (!s) {
+        s = stream_add(ls, ls->nstreams, l, n, h);
+        if (created)
+            (*created)++;
+    }
+    pthread_rwlock_unlock(&ls->reg_lock);
+    return s;
+}
+
+static void extend(lstream_t *s, int64_t mint, int64_t maxt)
+{
+    /* Under the stream's stripe or the registry lock; readers may see a
+     * stale range for an instant, which only widens what they scan. */
+    if (mint < s->mint)
+        s->mint = mint;
+    if (maxt > s->maxt)
+        s->maxt = maxt;
+}
+
+/* streams.log: framed records of [id][nlabels]([name][value])*. */
+static int streams_log_load(sx_logstore_t *ls, sx_err_t *err)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/streams.log", ls->dir);
+    sx_buf_t file = SX_BUF_INIT;
+    int rc = sx_file_read_all(path, &file);
+    if (rc && rc != -ENOENT) {
+        sx_buf_dispose(&file);
+        return sx_err_set(err, SX_EIO, "cannot read %s: %s", path, strerror(-rc));
+    }
+    size_t off = 0;
+    sx_label_t *l = NULL;
+    uint64_t lcap = 0;
+    for (;;) {
+        const char *payload;
+        uint32_t plen;
+        size_t fl = sx_wal_frame_parse(file.ptr + off, file.len - off, &payload, &plen);
+        if (!fl)
+            break;
+        const unsigned char *p = (const unsigned char *)payload, *end = p + plen;
+        uint64_t id, n;
+        bool ok = !sx_uvarint_next(&p, end, &id) && !sx_uvarint_next(&p, end, &n) &&
+                  id < (1u << 30) && n <= 4096;
+        if (ok && n > lcap) {
+            lcap = n;
+            l = sx_xrealloc(l, n * sizeof(*l));
+        }
+        for (uint64_t i = 0; ok && i < n; i++) {
+            sx_str_t *f[2] = {&l[i].name, &l[i].value};
+            for (int x = 0; x < 2 && ok; x++) {
+                uint64_t len;
+                ok = !sx_uvarint_next(&p, end, &len) && len <= (uint64_t)(end - p);
+                if (ok) {
+                    *f[x] = (sx_str_t){(const char *)p, (size_t)len};
+                    p += len;
+                }
+            }
+        }
+        if (!ok)
+            break;
+        uint64_t h = sx_labels_hash(l, (uint32_t)n);
+        if (!lookup(ls, h, l, (uint32_t)n) && (id >= ls->nstreams || !ls->streams[id])) {
+            lstream_t *s = stream_add(ls, (uint32_t)id, l, (uint32_t)n, h);
+            s->persisted = true;
+        }
+        off += fl;
+    }
+    free(l);
+    /* A torn tail is cut off: those streams were never in a part. */
+    ls->streams_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (ls->streams_fd < 0 || ftruncate(ls->streams_fd, (off_t)off) != 0 ||
+        lseek(ls->streams_fd, (off_t)off, SEEK_SET) < 0) {
+        sx_buf_dispose(&file);
+        return sx_err_set(err, SX_EIO, "cannot open %s: %s", path, strerror(errno));
+    }
+    sx_buf_dispose(&file);
+    return 0;
+}
+
+/* Make every stream with entries in a sealed head durable in streams.log. */
+static int streams_log_persist(sx_logstore_t *ls, uint32_t nstreams, sx_err_t *err)
+{
+    sx_buf_t rec = SX_BUF_INIT, payload = SX_BUF_INIT;
+    for (uint32_t id = 0; id < nstreams; id++) {
+        lstream_t *s = stream_get(ls, id);
+        if (!s || s->persisted)
+            continue;
+        sx_buf_clear(&payload);
+        sx_buf_put_uvarint(&payload, id);
+        sx_buf_put_uvarint(&payload, s->nlabels);
+        for (uint32_t i = 0; i < s->nlabels; i++) {
+            sx_buf_put_uvarint(&payload, s->labels[i].name.len);
+            sx_buf_append_str(&payload, s->labels[i].name);
+            sx_buf_put_uvarint(&payload, s->labels[i].value.len);
+            sx_buf_append_str(&payload, s->labels[i].value);
+        }
+        sx_wal_frame_append(&rec, payload.ptr, payload.len);
+    }
+    int rc = 0;
+    if (rec.len) {
+        int w = sx_write_full(ls->streams_fd, rec.ptr, rec.len);
+        if (!w && fdatasync(ls->streams_fd) != 0)
+            w = -errno;
+        if (w)
+            rc = sx_err_set(err, w == -ENOSPC ? SX_ENOSPC : SX_EIO,
+                            "cannot write %s/streams.log: %s", ls->dir, strerror(-w));
+        else
+            for (uint32_t id = 0; id < nstreams; id++) {
+                lstream_t *s = stream_get(ls, id);
+                if (s)
+                    s->persisted = true;
+            }
+    }
+    sx_buf_dispose(&rec);
+    sx_buf_dispose(&payload);
+    return rc;
+}
+
+/* ---- Heads ---- */
+
+static void head_append(lhead_t *h, int64_t ts, sx_str_t line, const sx_label_t *meta, uint32_t nm)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 16;
+        h->ts = sx_xrealloc(h->ts, h->cap * sizeof(int64_t));
+        h->off = sx_xrealloc(h->off, h->cap * sizeof(uint64_t));
+        h->len = sx_xrealloc(h->len, h->cap * sizeof(uint32_t));
+    }
+    if (h->n == 0) {
+        h->mint = h->maxt = ts;
+    } else {
+        if (ts < h->maxt)
+            h->unsorted = true;
+        if (ts < h->mint)
+            h->mint = ts;
+        if (ts > h->maxt)
+            h->maxt = ts;
+    }
+    h->ts[h->n] = ts;
+    h->off[h->n] = h->data.len;
+    h->len[h->n] = (uint32_t)line.len;
+    h->n++;
+    sx_buf_append_str(&h->data, line);
+    sx_buf_put_uvarint(&h->data, nm);
+    for (uint32_t i = 0; i < nm; i++) {
+        sx_buf_put_uvarint(&h->data, meta[i].name.len);
+        sx_buf_append_str(&h->data, meta[i].name);
+        sx_buf_put_uvarint(&h->data, meta[i].value.len);
+        sx_buf_append_str(&h->data, meta[i].value);
+    }
+}
+
+static void head_dispose(lhead_t *h)
+{
+    free(h->ts);
+    free(h->off);
+    free(h->len);
+    sx_buf_dispose(&h->data);
+    memset(h, 0, sizeof(*h));
+}
+
+typedef struct tskey {
+    int64_t ts;
+    size_t i;
+} tskey_t;
+
+static int cmp_tskey(const void *a, const void *b)
+{
+    const tskey_t *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Copy the head's entries in [mint, maxt] into the arena as sorted
+ * columns (caller holds the stream's stripe). */
+static void head_collect(const lhead_t *h, int64_t mint, int64_t maxt, bool want_meta,
+                         sx_arena_t *a, sx_lentries_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!h->n || h->maxt < mint || h->mint > maxt)
+        return;
+    uint32_t *idx = sx_arena_alloc(a, h->n * sizeof(uint32_t));
+    size_t n = 0;
+    for (uint32_t i = 0; i < h->n; i++)
+        if (h->ts[i] >= mint && h->ts[i] <= maxt)
+            idx[n++] = i;
+    if (!n)
+        return;
+    if (h->unsorted) {
+        /* Sort by (ts, arrival): stable, so equal timestamps keep the
+         * order they were pushed in. */
+        tskey_t *keys = sx_arena_alloc(a, n * sizeof(tskey_t));
+        for (size_t i = 0; i < n; i++)
+            keys[i] = (tskey_t){h->ts[idx[i]], idx[i]};
+        qsort(keys, n, sizeof(tskey_t), cmp_tskey);
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (uint32_t)keys[i].i;
+    }
+    out->n = n;
+    out->ts = sx_arena_alloc(a, n * sizeof(int64_t));
+    out->lines = sx_arena_alloc(a, n * sizeof(sx_str_t));
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += h->len[idx[i]];
+    char *buf = sx_arena_alloc(a, bytes + 1);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = idx[i];
+        out->ts[i] = h->ts[k];
+        memcpy(buf, h->data.ptr + h->off[k], h->len[k]);
+        out->lines[i] = (sx_str_t){buf, h->len[k]};
+        buf += h->len[k];
+    }
+    if (!want_meta)
+        return;
+    /* Decode metadata in a second pass (counts first, then pairs). */
+    out->meta_idx = sx_arena_alloc(a, (n + 1) * sizeof(uint32_t));
+    size_t mcap = 16, m = 0;
+    out->meta = sx_arena_alloc(a, mcap * sizeof(sx_label_t));
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = idx[i];
+        const unsigned char *p = (const unsigned char *)h->data.ptr + h->off[k] + h->len[k];
+        const unsigned char *end = (const unsigned char *)h->data.ptr + h->data.len;
+        uint64_t c;
+        sx_uvarint_next(&p, end, &c);
+        out->meta_idx[i] = (uint32_t)m;
+        for (uint64_t j = 0; j < c; j++) {
+            if (m == mcap) {
+                out->meta = sx_arena_realloc(a, out->meta, mcap * sizeof(sx_label_t),
+                                             mcap * 2 * sizeof(sx_label_t));
+                mcap *= 2;
+            }
+            uint64_t l;
+            sx_uvarint_next(&p, end, &l);
+            out->meta[m].name = sx_arena_strdup_str(a, (sx_str_t){(const char *)p, (size_t)l});
+            p += l;
+            sx_uvarint_next(&p, end, &l);
+            out->meta[m].value = sx_arena_strdup_str(a, (sx_str_t){(const char *)p, (size_t)l});
+            p += l;
+            m++;
+        }
+    }
+    out->meta_idx[n] = (uint32_t)m;
+    if (m == 0)
+        out->meta_idx = NULL;
+}
+
+/* ---- Open, replay, close ---- */
+
+static int apply_record(sx_logstore_t *ls, const char *data, size_t len, bool replay,
+                        sx_log_append_result_t *res);
+
+static int replay_fn(void *ctx, const char *p, size_t n)
+{
+    sx_logstore_t *ls = ctx;
+    if (apply_record(ls, p, n, true, NULL))
+        sx_log_warn("logs", "%s: skipping a malformed write-ahead log record", ls->dir);
+    return 0;
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+    const sx_lpart_t *x = *(sx_lpart_t *const *)a, *y = *(sx_lpart_t *const *)b;
+    if (x->day != y->day)
+        return x->day < y->day ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int load_parts(sx_logstore_t *ls, sx_err_t *err)
+{
+    char pdir[4200];
+    snprintf(pdir, sizeof(pdir), "%s/parts", ls->dir);
+    if (sx_mkdir_p(pdir))
+        return sx_err_set(err, SX_EIO, "cannot create %s: %s", pdir, strerror(errno));
+    DIR *d = opendir(pdir);
+    if (!d)
+        return sx_err_set(err, SX_EIO, "cannot open %s: %s", pdir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[4600];
+        snprintf(path, sizeof(path), "%s/%s", pdir, e->d_name);
+        size_t nl = strlen(e->d_name);
+        if (nl > 4 && strcmp(e->d_name + nl - 4, ".tmp") == 0) {
+            unlink(path); /* an interrupted flush or compaction */
+            continue;
+        }
+        if (nl < 7 || strcmp(e->d_name + nl - 6, ".lpart") != 0)
+            continue;
+        uint64_t seq = strtoull(e->d_name, NULL, 10);
+        sx_lpart_t *p = sx_lpart__open(path, seq, err);
+        if (!p) {
+            closedir(d);
+            return err->code;
+        }
+        ls->parts = sx_xrealloc(ls->parts, (ls->nparts + 1) * sizeof(*ls->parts));
+        ls->parts[ls->nparts++] = p;
+        if (seq >= ls->next_seq)
+            ls->next_seq = seq + 1;
+    }
+    closedir(d);
+    if (ls->nparts)
+        qsort(ls->parts, ls->nparts, sizeof(*ls->parts), cmp_part);
+    /* Stream time ranges from the part indexes. */
+    for (size_t i = 0; i < ls->nparts; i++) {
+        sx_lpart_t *p = ls->parts[i];
+        for (size_t k = 0; k < p->nchunks; k++) {
+            const sx_lchunk_t *c = &p->chunks[k];
+            if (c->stream < ls->nstreams && ls->streams[c->stream])
+                extend(ls->streams[c->stream], c->mint, c->maxt);
+        }
+    }
+    return 0;
+}
+
+sx_logstore_t *sx_logstore__open(const char *dir, const sx_logstore_opts_t *opts, sx_err_t *err)
+{
+    sx_logstore_t *ls = sx_xcalloc(1, sizeof(*ls));
+    ls->dir = sx_xstrdup(dir);
+    ls->opts = *opts;
+    ls->streams_fd = -1;
+    pthread_mutex_init(&ls->flush_mu, NULL);
+    pthread_rwlock_init(&ls->append_lock, NULL);
+    pthread_rwlock_init(&ls->reg_lock, NULL);
+    pthread_rwlock_init(&ls->parts_lock, NULL);
+    for (int i = 0; i < NSTRIPES; i++)
+        pthread_mutex_init(&ls->stripes[i], NULL);
+    ls->last_flush_ms = sx_now_ms();
+    char wdir[4200];
+    snprintf(wdir, sizeof(wdir), "%s/wal", dir);
+    if (sx_mkdir_p(dir)) {
+        sx_err_set(err, SX_EIO, "cannot create %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (streams_log_load(ls, err) || load_parts(ls, err))
+        goto fail;
+    ls->wal = sx_wal_open(wdir, err);
+    if (!ls->wal)
+        goto fail;
+    sx_wal_replay(ls->wal, replay_fn, ls);
+    if (atomic_load(&ls->head_entries))
+        ls->head_since_ms = sx_now_ms();
+    return ls;
+fail:
+    sx_logstore__close(ls);
+    return NULL;
+}
+
+void sx_logstore__close(sx_logstore_t *ls)
+{
+    if (!ls)
+        return;
+    if (ls->wal)
+        sx_wal_close(ls->wal);
+    for (size_t i = 0; i < ls->nparts; i++)
+        sx_lpart__unref(ls->parts[i]);
+    free(ls->parts);
+    for (uint32_t i = 0; i < ls->nstreams; i++) {
+        lstream_t *s = ls->streams[i];
+        if (!s)
+            continue;
+        head_dispose(&s->head);
+        head_dispose(&s->sealed);
+        free(s->labels);
+        free(s);
+    }
+    free(ls->streams);
+    free(ls->table);
+    if (ls->streams_fd >= 0)
+        close(ls->streams_fd);
+    pthread_mutex_destroy(&ls->flush_mu);
+    pthread_rwlock_destroy(&ls->append_lock);
+    pthread_rwlock_destroy(&ls->reg_lock);
+    pthread_rwlock_destroy(&ls->parts_lock);
+    for (int i = 0; i < NSTRIPES; i++)
+        pthread_mutex_destroy(&ls->stripes[i]);
+    free(ls->dir);
+    free(ls);
+}
+
+/* ---- Append ---- */
+
+static void put_str(sx_buf_t *b, sx_str_t s)
+{
+    sx_buf_put_uvarint(b, s.len);
+    sx_buf_append_str(b, s);
+}
+
+static bool get_str(const unsigned char **p, const unsigned char *end, sx_str_t *out)
+{
+    uint64_t l;
+    if (sx_uvarint_next(p, end, &l) || l > (uint64_t)(end - *p))
+        return false;
+    *out = (sx_str_t){(const char *)*p, (size_t)l};
+    *p += l;
+    return true;
+}
+
+/* Apply one write-ahead log record to the heads (a record is what one
+ * append wrote: [type][nstreams] per stream [labels][entries]). */
+static int apply_record(sx_logstore_t *ls, const char *data, size_t len, bool replay,
+                        sx_log_append_result_t *res)
+{
+    const unsigned char *p = (const unsigned char *)data, *end = p + len;
+    if (len < 1 || *p++ != REC_ENTRIES)
+        return SX_ECORRUPT;
+    uint64_t ns;
+    if (sx_uvarint_next(&p, end, &ns))
+        return SX_ECORRUPT;
+    int64_t cut = ls->opts.retention_ms > 0 ? (sx_now_ms() - ls->opts.retention_ms) * 1000000LL
+                                            : INT64_MIN;
+    sx_label_t lstack[32], *labels = lstack, mstack[32], *meta = mstack;
+    uint64_t lcap = 32, mcap = 32;
+    int rc = 0;
+    int64_t bytes = 0, entries = 0;
+    for (uint64_t i = 0; i < ns && !rc; i++) {
+        uint64_t nl, ne;
+        if (sx_uvarint_next(&p, end, &nl) || nl > 4096) {
+            rc = SX_ECORRUPT;
+            break;
+        }
+        if (nl > lcap) {
+            labels = labels == lstack ? sx_xmalloc(nl * sizeof(*labels))
+                                      : sx_xrealloc(labels, nl * sizeof(*labels));
+            lcap = nl;
+        }
+        for (uint64_t k = 0; k < nl && !rc; k++)
+            if (!get_str(&p, end, &labels[k].name) || !get_str(&p, end, &labels[k].value))
+                rc = SX_ECORRUPT;
+        if (rc || sx_uvarint_next(&p, end, &ne)) {
+            rc = SX_ECORRUPT;
+            break;
+        }
+        lstream_t *s = stream_resolve(ls, labels, (uint32_t)nl, res ? &res->new_streams : NULL);
+        pthread_mutex_lock(stripe(ls, s->id));
+        int64_t prev = 0;
+        for (uint64_t k = 0; k < ne; k++) {
+            int64_t d;
+            sx_str_t line;
+            uint64_t nm;
+            if (sx_varint_next(&p, end, &d) || !get_str(&p, end, &line) ||
+                sx_uvarint_next(&p, end, &nm) || nm > (uint64_t)(end - p)) {
+                rc = SX_ECORRUPT;
+                break;
+            }
+            int64_t ts = prev + d;
+            prev = ts;
+            if (nm > mcap) {
+                meta = meta == mstack ? sx_xmalloc(nm * sizeof(*meta))
+                                      : sx_xrealloc(meta, nm * sizeof(*meta));
+                mcap = nm;
+            }
+            for (uint64_t j = 0; j < nm && !rc; j++)
+                if (!get_str(&p, end, &meta[j].name) || !get_str(&p, end, &meta[j].value))
+                    rc = SX_ECORRUPT;
+            if (rc)
+                break;
+            if (replay && ts < cut)
+                continue;
+            head_append(&s->head, ts, line, meta, (uint32_t)nm);
+            extend(s, ts, ts);
+            bytes += (int64_t)line.len;
+            entries++;
+        }
+        pthread_mutex_unlock(stripe(ls, s->id));
+    }
+    if (labels != lstack)
+        free(labels);
+    if (meta != mstack)
+        free(meta);
+    atomic_fetch_add(&ls->head_bytes, bytes);
+    atomic_fetch_add(&ls->head_entries, entries);
+    if (!replay) {
+        atomic_fetch_add(&ls->appended, entries);
+        atomic_fetch_add(&ls->appended_bytes, bytes);
+    }
+    if (res) {
+        res->appended += (uint64_t)entries;
+        res->bytes += (uint64_t)bytes;
+    }
+    return rc;
+}
+
+int sx_logstore_append(sx_logstore_t *ls, const sx_log_batch_t *b, sx_log_append_result_t *res,
+                       sx_err_t *err)
+{
+    sx_log_append_result_t r = {0};
+    if (b->nentries == 0) {
+        if (res)
+            *res = r;
+        return 0;
+    }
+    int64_t cut = ls->opts.retention_ms > 0 ? (sx_now_ms() - ls->opts.retention_ms) * 1000000LL
+                                            : INT64_MIN;
+    sx_buf_t rec = SX_BUF_INIT;
+    sx_buf_reserve(&rec, b->nbytes + b->nentries * 12 + b->nstreams * 64 + 16);
+    sx_buf_putc(&rec, REC_ENTRIES);
+    sx_buf_put_uvarint(&rec, b->nstreams);
+    for (size_t i = 0; i < b->nstreams; i++) {
+        const sx_log_stream_in_t *s = &b->streams[i];
+        sx_buf_put_uvarint(&rec, s->nlabels);
+        for (uint32_t k = 0; k < s->nlabels; k++) {
+            put_str(&rec, s->labels[k].name);
+            put_str(&rec, s->labels[k].value);
+        }
+        uint32_t kept = 0;
+        for (uint32_t k = 0; k < s->nentries; k++)
+            kept += s->entries[k].ts >= cut;
+        r.dropped_retention += s->nentries - kept;
+        sx_buf_put_uvarint(&rec, kept);
+        int64_t prev = 0;
+        for (uint32_t k = 0; k < s->nentries; k++) {
+            const sx_log_entry_t *e = &s->entries[k];
+            if (e->ts < cut)
+                continue;
+            sx_varint_append(&rec, e->ts - prev);
+            prev = e->ts;
+            put_str(&rec, e->line);
+            sx_buf_put_uvarint(&rec, e->nmeta);
+            for (uint32_t j = 0; j < e->nmeta; j++) {
+                put_str(&rec, e->meta[j].name);
+                put_str(&rec, e->meta[j].value);
+            }
+        }
+    }
+    pthread_rwlock_rdlock(&ls->append_lock);
+    int rc = sx_wal_commit(ls->wal, rec.ptr, rec.len, err);
+    if (!rc) {
+        if (atomic_load(&ls->head_entries) == 0)
+            ls->head_since_ms = sx_now_ms();
+        apply_record(ls, rec.ptr, rec.len, false, &r);
+    }
+    pthread_rwlock_unlock(&ls->append_lock);
+    sx_buf_dispose(&rec);
+    atomic_fetch_add(&ls->dropped_ret, (int64_t)r.dropped_retention);
+    if (res)
+        *res = r;
+    return rc;
+}
+
+/* ---- Flush ---- */
+
+typedef struct day_writer {
+    int64_t day;
+    sx_lpart_writer_t *w;
+} day_writer_t;
+
+static uint64_t take_seq(sx_logstore_t *ls)
+{
+    pthread_rwlock_wrlock(&ls->parts_lock);
+    uint64_t s = ls->next_seq++;
+    pthread_rwlock_unlock(&ls->parts_lock);
+    return s;
+}
+
+static void parts_publish(sx_logstore_t *ls, sx_lpart_t **add, size_t nadd, sx_lpart_t **del,
+                          size_t ndel)
+{
+    pthread_rwlock_wrlock(&ls->parts_lock);
+    size_t k = 0;
+    for (size_t i = 0; i < ls->nparts; i++) {
+        bool gone = false;
+        for (size_t j = 0; j < ndel && !gone; j++)
+            gone = ls->parts[i] == del[j];
+        if (gone) {
+            atomic_store(&ls->parts[i]->deleted, true);
+            sx_lpart__unref(ls->parts[i]);
+        } else {
+            ls->parts[k++] = ls->parts[i];
+        }
+    }
+    ls->nparts = k;
+    ls->parts = sx_xrealloc(ls->parts, (ls->nparts + nadd + 1) * sizeof(*ls->parts));
+    for (size_t i = 0; i < nadd; i++)
+        ls->parts[ls->nparts++] = add[i];
+    qsort(ls->parts, ls->nparts, sizeof(*ls->parts), cmp_part);
+    pthread_rwlock_unlock(&ls->parts_lock);
+}
+
+/* Split sorted entries by UTC day and hand each day's run to its writer. */
+static int write_days(sx_logstore_t *ls, day_writer_t **dws, size_t *ndw, uint32_t id,
+                      const sx_lentries_t *e, sx_err_t *err)
+{
+    char pdir[4200];
+    snprintf(pdir, sizeof(pdir), "%s/parts", ls->dir);
+    size_t from = 0;
+    while (from < e->n) {
+        int64_t day = day_of(e->ts[from]);
+        size_t to = from;
+        while (to < e->n && day_of(e->ts[to]) == day)
+            to++;
+        day_writer_t *dw = NULL;
+        for (size_t i = 0; i < *ndw && !dw; i++)
+            if ((*dws)[i].day == day)
+                dw = &(*dws)[i];
+        if (!dw) {
+            sx_lpart_writer_t *w = sx_lpart__writer_create(pdir, take_seq(ls), day,
+                                                           ls->opts.zstd_level, err);
+            if (!w)
+                return err->code;
+            *dws = sx_xrealloc(*dws, (*ndw + 1) * sizeof(**dws));
+            dw = &(*dws)[(*ndw)++];
+            *dw = (day_writer_t){day, w};
+        }
+        sx_lentries_t sub = {e->ts + from, e->lines + from, NULL, e->meta, to - from};
+        uint32_t *mi = NULL;
+        if (e->meta_idx) {
+            mi = sx_xmalloc((to - from + 1) * sizeof(uint32_t));
+            for (size_t k = from; k <= to; k++)
+                mi[k - from] = e->meta_idx[k];
+            sub.meta_idx = mi;
+        }
+        int rc = sx_lpart__writer_add(dw->w, id, &sub, err);
+        free(mi);
+        if (rc)
+            return rc;
+        from = to;
+    }
+    return 0;
+}
+
+static int finish_writers(day_writer_t *dws, size_t ndw, int rc, sx_lpart_t ***made, sx_err_t *err)
+{
+    *made = sx_xcalloc(ndw + 1, sizeof(sx_lpart_t *));
+    for (size_t i = 0; i < ndw; i++) {
+        if (rc == 0) {
+            (*made)[i] = sx_lpart__writer_finish(dws[i].w, err);
+            if (!(*made)[i])
+                rc = err->code;
+        } else {
+            sx_lpart__writer_abort(dws[i].w);
+        }
+    }
+    if (rc)
+        for (size_t i = 0; i < ndw; i++)
+            if ((*made)[i]) {
+                atomic_store(&(*made)[i]->deleted, true);
+                sx_lpart__unref((*made)[i]);
+                (*made)[i] = NULL;
+            }
+    return rc;
+}
+
+int sx_logstore_flush(sx_logstore_t *ls)
+{
+    sx_err_t err;
+    sx_err_clear(&err);
+    pthread_mutex_lock(&ls->flush_mu);
+    int64_t t0 = sx_mono_ns();
+    pthread_rwlock_wrlock(&ls->append_lock);
+    uint32_t sealed_seg = 0;
+    int rc = sx_wal_rotate(ls->wal, &sealed_seg, &err);
+    if (rc) {
+        pthread_rwlock_unlock(&ls->append_lock);
+        pthread_mutex_unlock(&ls->flush_mu);
+        sx_log_error("logs", "%s: flush failed: %s", ls->dir, err.msg);
+        return rc;
+    }
+    pthread_rwlock_rdlock(&ls->reg_lock);
+    uint32_t nstreams = ls->nstreams;
+    pthread_rwlock_unlock(&ls->reg_lock);
+    for (uint32_t id = 0; id < nstreams; id++) {
+        lstream_t *s = stream_get(ls, id);
+        if (!s || !s->head.n)
+            continue;
+        pthread_mutex_lock(stripe(ls, id));
+        if (!s->sealed.n) {
+            s->sealed = s->head;
+        } else {
+            /* A previous flush failed: fold the head into the sealed one. */
+            for (uint32_t k = 0; k < s->head.n; k++) {
+                const char *base = s->head.data.ptr + s->head.off[k];
+                /* Re-append the raw record (line + encoded metadata). */
+                lhead_t *t = &s->sealed;
+                uint64_t next = k + 1 < s->head.n ? s->head.off[k + 1] : s->head.data.len;
+                if (t->n == t->cap) {
+                    t->cap = t->cap ? t->cap * 2 : 16;
+                    t->ts = sx_xrealloc(t->ts, t->cap * sizeof(int64_t));
+                    t->off = sx_xrealloc(t->off, t->cap * sizeof(uint64_t));
+                    t->len = sx_xrealloc(t->len, t->cap * sizeof(uint32_t));
+                }
+                if (s->head.ts[k] < t->maxt)
+                    t->unsorted = true;
+                if (s->head.ts[k] < t->mint)
+                    t->mint = s->head.ts[k];
+                if (s->head.ts[k] > t->maxt)
+                    t->maxt = s->head.ts[k];
+                t->ts[t->n] = s->head.ts[k];
+                t->off[t->n] = t->data.len;
+                t->len[t->n] = s->head.len[k];
+                t->n++;
+                sx_buf_append(&t->data, base, next - s->head.off[k]);
+            }
+            head_dispose(&s->head);
+        }
+        memset(&s->head, 0, sizeof(s->head));
+        pthread_mutex_unlock(stripe(ls, id));
+    }
+    int64_t sealed_entries = atomic_exchange(&ls->head_entries, 0);
+    int64_t sealed_bytes = atomic_exchange(&ls->head_bytes, 0);
+    pthread_rwlock_unlock(&ls->append_lock);
+
+    rc = streams_log_persist(ls, nstreams, &err);
+    day_writer_t *dws = NULL;
+    size_t ndw = 0;
+    sx_arena_t a;
+    sx_arena_init(&a);
+    for (uint32_t id = 0; id < nstreams && rc == 0; id++) {
+        lstream_t *s = stream_get(ls, id);
+        if (!s)
+            continue;
+        sx_lentries_t e;
+        pthread_mutex_lock(stripe(ls, id));
+        head_collect(&s->sealed, INT64_MIN, INT64_MAX, true, &a, &e);
+        pthread_mutex_unlock(stripe(ls, id));
+        if (e.n)
+            rc = write_days(ls, &dws, &ndw, id, &e, &err);
+        sx_arena_reset(&a);
+    }
+    sx_arena_dispose(&a);
+    sx_lpart_t **made;
+    rc = finish_writers(dws, ndw, rc, &made, &err);
+    free(dws);
+    if (rc) {
+        free(made);
+        atomic_fetch_add(&ls->head_entries, sealed_entries);
+        atomic_fetch_add(&ls->head_bytes, sealed_bytes);
+        pthread_mutex_unlock(&ls->flush_mu);
+        sx_log_error("logs", "%s: flush failed, head kept in memory and log: %s", ls->dir, err.msg);
+        return rc;
+    }
+    parts_publish(ls, made, ndw, NULL, 0);
+    free(made);
+    for (uint32_t id = 0; id < nstreams; id++) {
+        lstream_t *s = stream_get(ls, id);
+        if (!s)
+            continue;
+        pthread_mutex_lock(stripe(ls, id));
+        head_dispose(&s->sealed);
+        pthread_mutex_unlock(stripe(ls, id));
+    }
+    sx_wal_remove_upto(ls->wal, sealed_seg);
+    ls->last_flush_ms = sx_now_ms();
+    ls->head_since_ms = 0;
+    pthread_mutex_unlock(&ls->flush_mu);
+    if (ndw)
+        sx_log_info("logs", "%s: flushed %lld entries (%lld bytes) into %zu parts in %.1f ms",
+                    ls->dir, (long long)sealed_entries, (long long)sealed_bytes, ndw,
+                    (double)(sx_mono_ns() - t0) / 1e6);
+    return 0;
+}
+
+/* ---- Reading ---- */
+
+static bool stream_matches(const lstream_t *s, const sx_matcher_t *m, size_t nm)
+{
+    for (size_t i = 0; i < nm; i++) {
+        sx_str_t v = SX_STR_NULL;
+        for (uint32_t k = 0; k < s->nlabels; k++)
+            if (sx_str_eq(s->labels[k].name, m[i].name)) {
+                v = s->labels[k].value;
+                break;
+            }
+        if (!sx_matcher_matches(&m[i], v))
+            return false;
+    }
+    return true;
+}
+
+static int cmp_stream(const void *a, const void *b)
+{
+    const sx_log_stream_t *x = a, *y = b;
+    uint32_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+    for (uint32_t i = 0; i < n; i++) {
+        int c = sx_str_cmp(x->labels[i].name, y->labels[i].name);
+        if (c)
+            return c;
+        c = sx_str_cmp(x->labels[i].value, y->labels[i].value);
+        if (c)
+            return c;
+    }
+    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+int sx_logstore_select(sx_logstore_t *ls, const sx_matcher_t *m, size_t nm, int64_t mint,
+                       int64_t maxt, sx_arena_t *a, sx_log_stream_t **out, size_t *n)
+{
+    pthread_rwlock_rdlock(&ls->reg_lock);
+    size_t cap = 16, k = 0;
+    sx_log_stream_t *res = sx_arena_alloc(a, cap * sizeof(*res));
+    for (uint32_t id = 0; id < ls->nstreams; id++) {
+        lstream_t *s = ls->streams[id];
+        if (!s || s->maxt < mint || s->mint > maxt || s->mint == INT64_MAX)
+            continue;
+        if (!stream_matches(s, m, nm))
+            continue;
+        if (k == cap) {
+            res = sx_arena_realloc(a, res, cap * sizeof(*res), cap * 2 * sizeof(*res));
+            cap *= 2;
+        }
+        sx_label_t *l = sx_arena_alloc(a, (s->nlabels + 1) * sizeof(sx_label_t));
+        for (uint32_t i = 0; i < s->nlabels; i++) {
+            l[i].name = sx_arena_strdup_str(a, s->labels[i].name);
+            l[i].value = sx_arena_strdup_str(a, s->labels[i].value);
+        }
+        res[k++] = (sx_log_stream_t){id, s->nlabels, l};
+    }
+    pthread_rwlock_unlock(&ls->reg_lock);
+    qsort(res, k, sizeof(*res), cmp_stream);
+    *out = res;
+    *n = k;
+    return 0;
+}
+
+static size_t lower_ts(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t a = 0, b = n;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (ts[m] < t)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a;
+}
+
+static bool chunk_may_match(const sx_lpart_t *p, const sx_lchunk_t *c, const sx_log_hint_t *hint)
+{
+    if (!hint || !c->bloom_log2)
+        return true;
+    const uint8_t *bits = (const uint8_t *)p->map + c->off_bloom;
+    for (size_t i = 0; i < hint->n; i++)
+        if (!sx_logbloom__may_contain(bits, c->bloom_log2, hint->needles[i]))
+            return false;
+    return true;
+}
+
+/* Deliver entries [mint, maxt] of decoded columns as one block. */
+static int deliver(const int64_t *ts, const sx_str_t *lines, const uint32_t *mi,
+                   const sx_label_t *meta, size_t n, int64_t mint, int64_t maxt, bool head,
+                   sx_log_block_fn fn, void *ctx, sx_log_read_stats_t *st)
+{
+    size_t lo = lower_ts(ts, n, mint), hi = lower_ts(ts, n, maxt == INT64_MAX ? maxt : maxt + 1);
+    if (maxt == INT64_MAX)
+        hi = n;
+    if (lo >= hi)
+        return 0;
+    sx_log_block_t b = {hi - lo, ts + lo, lines ? lines + lo : NULL, mi ? mi + lo : NULL, meta, head};
+    if (st)
+        st->entries += b.n;
+    return fn(ctx, &b);
+}
+
+int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt, int flags,
+                     const sx_log_hint_t *hint, sx_log_block_fn fn, void *ctx,
+                     sx_log_read_stats_t *stats)
+{
+    lstream_t *s = stream_get(ls, id);
+    if (!s)
+        return 0;
+    /* Pin the parts holding this stream's chunks in range. */
+    typedef struct ref {
+        sx_lpart_t *p;
+        size_t c;
+    } ref_t;
+    ref_t *refs = NULL;
+    size_t nrefs = 0, rcap = 0;
+    pthread_rwlock_rdlock(&ls->parts_lock);
+    for (size_t i = 0; i < ls->nparts; i++) {
+        sx_lpart_t *p = ls->parts[i];
+        if (p->maxt < mint || p->mint > maxt)
+            continue;
+        size_t lo, hi;
+        sx_lpart__stream_chunks(p, id, &lo, &hi);
+        bool pinned = false;
+        for (size_t c = lo; c < hi; c++) {
+            if (p->chunks[c].maxt < mint || p->chunks[c].mint > maxt)
+                continue;
+            if (nrefs == rcap) {
+                rcap = rcap ? rcap * 2 : 16;
+                refs = sx_xrealloc(refs, rcap * sizeof(*refs));
+            }
+            if (!pinned) {
+                sx_lpart__ref(p);
+                pinned = true;
+            }
+            refs[nrefs++] = (ref_t){p, c};
+        }
+    }
+    pthread_rwlock_unlock(&ls->parts_lock);
+    /* Chunks in time order (forward) or reversed. Parts of one day may
+     * overlap after out-of-order writes; order by mint either way. */
+    for (size_t i = 1; i < nrefs; i++) {
+        ref_t v = refs[i];
+        size_t j = i;
+        while (j > 0 && refs[j - 1].p->chunks[refs[j - 1].c].mint > v.p->chunks[v.c].mint)
+            refs[j] = refs[j - 1], j--;
+        refs[j] = v;
+    }
+    bool back = flags & SX_LOGREAD_BACKWARD;
+    int rc = 0;
+    sx_arena_t a;
+    sx_arena_init(&a);
+    /* Head entries: copied under the stripe lock, delivered first when
+     * reading backward (they are usually the newest), last otherwise. */
+    sx_lentries_t he[2];
+    pthread_mutex_lock(stripe(ls, id));
+    head_collect(&s->sealed, mint, maxt, flags & SX_LOGREAD_META, &a, &he[0]);
+    head_collect(&s->head, mint, maxt, flags & SX_LOGREAD_META, &a, &he[1]);
+    pthread_mutex_unlock(stripe(ls, id));
+    if (back)
+        for (int h = 1; h >= 0 && !rc; h--)
+            if (he[h].n)
+                rc = deliver(he[h].ts, he[h].lines, he[h].meta_idx, he[h].meta, he[h].n, mint, maxt,
+                             true, fn, ctx, stats);
+    sx_lchunk_data_t d = {0};
+    sx_err_t err;
+    for (size_t k = 0; k < nrefs && !rc; k++) {
+        ref_t r = refs[back ? nrefs - 1 - k : k];
+        const sx_lchunk_t *c = &r.p->chunks[r.c];
+        if ((flags & SX_LOGREAD_LINES) && !chunk_may_match(r.p, c, hint)) {
+            if (stats)
+                stats->chunks_skipped++;
+            continue;
+        }
+        rc = sx_lpart__chunk_decode(r.p, c, flags, &d, &err);
+        if (rc) {
+            sx_log_error("logs", "%s", err.msg);
+            break;
+        }
+        if (stats) {
+            stats->chunks_read++;
+            stats->bytes_decompressed += d.raw_ts.len + d.raw_lines.len + d.raw_meta.len;
+        }
+        bool meta = (flags & SX_LOGREAD_META) && c->len_meta;
+        rc = deliver(d.ts, (flags & SX_LOGREAD_LINES) ? d.lines : NULL, meta ? d.meta_idx : NULL,
+                     d.meta, d.n, mint, maxt, false, fn, ctx, stats);
+    }
+    if (!back)
+        for (int h = 0; h < 2 && !rc; h++)
+            if (he[h].n)
+                rc = deliver(he[h].ts, he[h].lines, he[h].meta_idx, he[h].meta, he[h].n, mint, maxt,
+                             true, fn, ctx, stats);
+    sx_lchunk_data_dispose(&d);
+    sx_arena_dispose(&a);
+    for (size_t k = 0; k < nrefs; k++)
+        if (k == 0 || refs[k].p != refs[k - 1].p) {
+            /* each part was pinned once; unpin once per distinct part */
+            bool seen = false;
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = refs[j].p == refs[k].p;
+            if (!seen)
+                sx_lpart__unref(refs[k].p);
+        }
+    free(refs);
+    return rc;
+}
+
+int sx_logstore_index_stats(sx_logstore_t *ls, const sx_matcher_t *m, size_t nm, int64_t mint,
+                            int64_t maxt, sx_log_index_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_log_stream_t *st;
+    size_t n;
+    sx_logstore_select(ls, m, nm, mint, maxt, &a, &st, &n);
+    out->streams = n;
+    pthread_rwlock_rdlock(&ls->parts_lock);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < ls->nparts; k++) {
+            sx_lpart_t *p = ls->parts[k];
+            if (p->maxt < mint || p->mint > maxt)
+                continue;
+            size_t lo, hi;
+            sx_lpart__stream_chunks(p, st[i].id, &lo, &hi);
+            for (size_t c = lo; c < hi; c++) {
+                if (p->chunks[c].maxt < mint || p->chunks[c].mint > maxt)
+                    continue;
+                out->chunks++;
+                out->entries += p->chunks[c].n;
+                out->bytes += p->chunks[c].raw;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&ls->parts_lock);
+    for (size_t i = 0; i < n; i++) {
+        lstream_t *s = stream_get(ls, st[i].id);
+        pthread_mutex_lock(stripe(ls, st[i].id));
+        const lhead_t *hs[2] = {&s->sealed, &s->head};
+        for (int h = 0; h < 2; h++) {
+            bool any = false;
+            for (uint32_t k = 0; k < hs[h]->n; k++)
+                if (hs[h]->ts[k] >= mint && hs[h]->ts[k] <= maxt) {
+                    out->entries++;
+                    out->bytes += hs[h]->len[k];
+                    any = true;
+                }
+            out->chunks += any;
+        }
+        pthread_mutex_unlock(stripe(ls, st[i].id));
+    }
+    sx_arena_dispose(&a);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return sx_str_cmp(*(const sx_str_t *)a, *(const sx_str_t *)b);
+}
+
+static size_t sort_unique(sx_str_t *v, size_t n)
+{
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof(*v), cmp_str);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (!sx_str_eq(v[i], v[k - 1]))
+            v[k++] = v[i];
+    return k;
+}
+
+static int label_collect(sx_logstore_t *ls, sx_str_t name, const sx_matcher_t *m, size_t nm,
+                         int64_t mint, int64_t maxt, sx_arena_t *a, sx_str_t **out, size_t *n)
+{
+    sx_log_stream_t *st;
+    size_t ns;
+    sx_logstore_select(ls, m, nm, mint, maxt, a, &st, &ns);
+    size_t cap = 16, k = 0;
+    sx_str_t *v = sx_arena_alloc(a, cap * sizeof(*v));
+    for (size_t i = 0; i < ns; i++)
+        for (uint32_t j = 0; j < st[i].nlabels; j++) {
+            if (name.len && !sx_str_eq(st[i].labels[j].name, name))
+                continue;
+            if (k == cap) {
+                v = sx_arena_realloc(a, v, cap * sizeof(*v), cap * 2 * sizeof(*v));
+                cap *= 2;
+            }
+            v[k++] = name.len ? st[i].labels[j].value : st[i].labels[j].name;
+        }
+    *out = v;
+    *n = sort_unique(v, k);
+    return 0;
+}
+
+int sx_logstore_label_names(sx_logstore_t *ls, const sx_matcher_t *m, size_t nm, int64_t mint,
+                            int64_t maxt, sx_arena_t *a, sx_str_t **out, size_t *n)
+{
+    return label_collect(ls, SX_STR_NULL, m, nm, mint, maxt, a, out, n);
+}
+
+int sx_logstore_label_values(sx_logstore_t *ls, sx_str_t name, const sx_matcher_t *m, size_t nm,
+                             int64_t mint, int64_t maxt, sx_arena_t *a, sx_str_t **out, size_t *n)
+{
+    if (!name.len) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
+    return label_collect(ls, name, m, nm, mint, maxt, a, out, n);
+}
+
+/* ---- Compaction and retention ---- */
+
+typedef struct merge_src {
+    sx_lpart_t *p;
+    size_t lo, hi;
+} merge_src_t;
+
+/* Merge parts (all of one day) into one, re-cutting each stream's
+ * chunks. The inputs stay readable until the new part replaces them. */
+static int merge_parts(sx_logstore_t *ls, sx_lpart_t **in, size_t n, sx_err_t *err)
+{
+    char pdir[4200];
+    snprintf(pdir, sizeof(pdir), "%s/parts", ls->dir);
+    sx_lpart_writer_t *w = sx_lpart__writer_create(pdir, take_seq(ls), in[0]->day,
+                                                   ls->opts.zstd_level, err);
+    if (!w)
+        return err->code;
+    /* Streams in id order across the inputs. */
+    size_t *pos = sx_xcalloc(n, sizeof(size_t));
+    sx_lchunk_data_t d = {0};
+    sx_arena_t a;
+    sx_arena_init(&a);
+    int rc = 0;
+    for (;;) {
+        uint32_t id = UINT32_MAX;
+        for (size_t i = 0; i < n; i++)
+            if (pos[i] < in[i]->nchunks && in[i]->chunks[pos[i]].stream < id)
+                id = in[i]->chunks[pos[i]].stream;
+        if (id == UINT32_MAX)
+            break;
+        /* Gather all entries of this stream (index-sorted by ts). */
+        size_t total = 0, tmeta = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t c = pos[i]; c < in[i]->nchunks && in[i]->chunks[c].stream == id; c++)
+                total += in[i]->chunks[c].n;
+        typedef struct ent {
+            int64_t ts;
+            sx_str_t line;
+            uint32_t mlo, mhi;
+        } ent_t;
+        ent_t *ents = sx_arena_alloc(&a, (total + 1) * sizeof(ent_t));
+        sx_label_t *meta = NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+            for (; pos[i] < in[i]->nchunks && in[i]->chunks[pos[i]].stream == id && !rc; pos[i]++) {
+                const sx_lchunk_t *c = &in[i]->chunks[pos[i]];
+                rc = sx_lpart__chunk_decode(in[i], c, SX_LOGREAD_LINES | SX_LOGREAD_META, &d, err);
+                if (rc)
+                    break;
+                size_t mn = c->len_meta ? d.meta_idx[d.n] : 0;
+                if (mn) {
+                    meta = sx_arena_realloc(&a, meta, tmeta * sizeof(sx_label_t),
+                                            (tmeta + mn) * sizeof(sx_label_t));
+                }
+                for (size_t j = 0; j < d.n; j++) {
+                    ents[k].ts = d.ts[j];
+                    ents[k].line = sx_arena_strdup_str(&a, d.lines[j]);
+                    ents[k].mlo = ents[k].mhi = (uint32_t)tmeta;
+                    if (c->len_meta) {
+                        for (uint32_t q = d.meta_idx[j]; q < d.meta_idx[j + 1]; q++) {
+                            meta[tmeta].name = sx_arena_strdup_str(&a, d.meta[q].name);
+                            meta[tmeta].value = sx_arena_strdup_str(&a, d.meta[q].value);
+                            tmeta++;
+                        }
+                        ents[k].mhi = (uint32_t)tmeta;
+                    }
+                    k++;
+                }
+            }
+        }
+        if (rc)
+            break;
+        /* Stable by timestamp: entries of equal time keep their part order. */
+        {
+            tskey_t *keys = sx_arena_alloc(&a, (k + 1) * sizeof(tskey_t));
+            bool sorted = true;
+            for (size_t i = 0; i < k; i++) {
+                keys[i] = (tskey_t){ents[i].ts, i};
+                if (i && ents[i].ts < ents[i - 1].ts)
+                    sorted = false;
+            }
+            if (!sorted)
+                qsort(keys, k, sizeof(tskey_t), cmp_tskey);
+            sx_lentries_t e = {0};
+            e.n = k;
+            e.ts = sx_arena_alloc(&a, (k + 1) * sizeof(int64_t));
+            e.lines = sx_arena_alloc(&a, (k + 1) * sizeof(sx_str_t));
+            e.meta_idx = tmeta ? sx_arena_alloc(&a, (k + 1) * sizeof(uint32_t)) : NULL;
+            sx_label_t *om = tmeta ? sx_arena_alloc(&a, tmeta * sizeof(sx_label_t)) : NULL;
+            size_t mo = 0;
+            for (size_t i = 0; i < k; i++) {
+                const ent_t *x = &ents[keys[i].i];
+                e.ts[i] = x->ts;
+                e.lines[i] = x->line;
+                if (e.meta_idx) {
+                    e.meta_idx[i] = (uint32_t)mo;
+                    for (uint32_t q = x->mlo; q < x->mhi; q++)
+                        om[mo++] = meta[q];
+                }
+            }
+            if (e.meta_idx)
+                e.meta_idx[k] = (uint32_t)mo;
+            e.meta = om;
+            rc = sx_lpart__writer_add(w, id, &e, err);
+        }
+        sx_arena_reset(&a);
+        if (rc)
+            break;
+    }
+    free(pos);
+    sx_lchunk_data_dispose(&d);
+    sx_arena_dispose(&a);
+    if (rc) {
+        sx_lpart__writer_abort(w);
+        return rc;
+    }
+    sx_lpart_t *out = sx_lpart__writer_finish(w, err);
+    if (!out)
+        return err->code;
+    parts_publish(ls, &out, 1, in, n);
+    atomic_fetch_add(&ls->compactions, 1);
+    return 0;
+}
+
+static void compact(sx_logstore_t *ls)
+{
+    for (;;) {
+        pthread_rwlock_rdlock(&ls->parts_lock);
+        sx_lpart_t **pick = NULL;
+        size_t npick = 0;
+        for (size_t i = 0; i < ls->nparts && !npick;) {
+            size_t j = i;
+            while (j < ls->nparts && ls->parts[j]->day == ls->parts[i]->day)
+                j++;
+            if (j - i >= COMPACT_MIN_PARTS) {
+                npick = j - i;
+                pick = sx_xmalloc(npick * sizeof(*pick));
+                for (size_t k = 0; k < npick; k++) {
+                    pick[k] = ls->parts[i + k];
+                    sx_lpart__ref(pick[k]);
+                }
+            }
+            i = j;
+        }
+        pthread_rwlock_unlock(&ls->parts_lock);
+        if (!npick)
+            return;
+        sx_err_t err;
+        sx_err_clear(&err);
+        pthread_mutex_lock(&ls->flush_mu);
+        int64_t t0 = sx_mono_ns();
+        int rc = merge_parts(ls, pick, npick, &err);
+        pthread_mutex_unlock(&ls->flush_mu);
+        if (rc)
+            sx_log_error("logs", "%s: compaction failed: %s", ls->dir, err.msg);
+        else
+            sx_log_info("logs", "%s: merged %zu parts of day %lld in %.1f ms", ls->dir, npick,
+                        (long long)pick[0]->day, (double)(sx_mono_ns() - t0) / 1e6);
+        for (size_t k = 0; k < npick; k++)
+            sx_lpart__unref(pick[k]);
+        free(pick);
+        if (rc)
+            return;
+    }
+}
+
+static void retain(sx_logstore_t *ls, int64_t now_ms, int64_t max_bytes)
+{
+    pthread_rwlock_rdlock(&ls->parts_lock);
+    sx_lpart_t **del = sx_xmalloc((ls->nparts + 1) * sizeof(*del));
+    size_t ndel = 0;
+    int64_t cut = ls->opts.retention_ms > 0 ? (now_ms - ls->opts.retention_ms) * 1000000LL : INT64_MIN;
+    int64_t total = 0;
+    for (size_t i = 0; i < ls->nparts; i++)
+        total += (int64_t)ls->parts[i]->size;
+    for (size_t i = 0; i < ls->nparts; i++) {
+        sx_lpart_t *p = ls->parts[i];
+        bool old = p->maxt < cut;
+        bool over = max_bytes > 0 && total > max_bytes;
+        if (old || over) {
+            del[ndel++] = p;
+            total -= (int64_t)p->size;
+        }
+    }
+    pthread_rwlock_unlock(&ls->parts_lock);
+    if (ndel) {
+        pthread_mutex_lock(&ls->flush_mu);
+        parts_publish(ls, NULL, 0, del, ndel);
+        pthread_mutex_unlock(&ls->flush_mu);
+        sx_log_info("logs", "%s: retention removed %zu parts", ls->dir, ndel);
+    }
+    free(del);
+}
+
+void sx_logstore__maintain(sx_logstore_t *ls, int64_t now_ms, int64_t head_flush_ms,
+                           int64_t max_bytes)
+{
+    int64_t since = ls->head_since_ms;
+    bool due = atomic_load(&ls->head_entries) > 0 &&
+               (atomic_load(&ls->head_bytes) >= HEAD_MAX_BYTES ||
+                (head_flush_ms > 0 && since && now_ms - since >= head_flush_ms));
+    if (due)
+        sx_logstore_flush(ls);
+    compact(ls);
+    retain(ls, now_ms, max_bytes);
+}
+
+bool sx_logstore__wants_flush(sx_logstore_t *ls)
+{
+    return atomic_load(&ls->head_bytes) >= HEAD_MAX_BYTES;
+}
+
+void sx_logstore__stats(sx_logstore_t *ls, sx_logstore_stats_t *st)
+{
+    pthread_rwlock_rdlock(&ls->reg_lock);
+    st->streams += ls->nstreams;
+    pthread_rwlock_unlock(&ls->reg_lock);
+    st->head_entries += atomic_load(&ls->head_entries);
+    st->head_bytes += atomic_load(&ls->head_bytes);
+    st->appended += atomic_load(&ls->appended);
+    st->appended_bytes += atomic_load(&ls->appended_bytes);
+    st->dropped_retention += atomic_load(&ls->dropped_ret);
+    st->compactions += atomic_load(&ls->compactions);
+    pthread_rwlock_rdlock(&ls->parts_lock);
+    st->parts += (int64_t)ls->nparts;
+    for (size_t i = 0; i < ls->nparts; i++) {
+        st->part_bytes += (int64_t)ls->parts[i]->size;
+        st->part_raw_bytes += (int64_t)ls->parts[i]->raw;
+    }
+    pthread_rwlock_unlock(&ls->parts_lock);
+    sx_wal_stats_t ws;
+    sx_wal_stats(ls->wal, &ws);
+    st->wal_bytes += ws.bytes;
+}
