@@ -57,6 +57,16 @@ static const stat_metric_t stat_metrics[] = {
     STAT("sextant_samples_ingested_total", "counter", "Samples stored.", samples_appended),
     STAT("sextant_compactions_total", "counter", "Part merges done.", compactions),
     STAT("sextant_tenants", "gauge", "Tenants with a metric store.", tenants),
+    STAT("sextant_log_streams", "gauge", "Log streams (logs, events, audit) of all tenants.", log_streams),
+    STAT("sextant_log_head_entries", "gauge", "Log entries in memory, not yet in parts.", log_head_entries),
+    STAT("sextant_log_entries_ingested_total", "counter", "Log entries stored.", log_entries_appended),
+    STAT("sextant_log_bytes_ingested_total", "counter", "Log line bytes stored.", log_bytes_appended),
+    STAT("sextant_log_entries_dropped_retention_total", "counter", "Log entries older than the retention, dropped.", log_dropped_retention),
+    STAT("sextant_log_parts", "gauge", "Immutable on-disk log parts.", log_parts),
+    STAT("sextant_log_part_bytes", "gauge", "Bytes of on-disk log parts.", log_part_bytes),
+    STAT("sextant_log_part_raw_bytes", "gauge", "Line bytes held in on-disk log parts (before compression).", log_part_raw_bytes),
+    STAT("sextant_log_wal_bytes", "gauge", "Bytes of log write-ahead logs.", log_wal_bytes),
+    STAT("sextant_log_compactions_total", "counter", "Log part merges done.", log_compactions),
 };
 
 static void put_family(sx_buf_t *b, const char *name, const char *type, const char *help)

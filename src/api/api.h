@@ -26,6 +26,8 @@ void sx_api_write_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* write.c: re
 void sx_api_prometheus_register(sx_http_t *h, sx_api_ctx_t *ctx); /* prometheus.c: metadata APIs */
 void sx_api_query_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* query.c: PromQL query APIs */
 void sx_api_admin_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* admin.c: health, /metrics, flush, export, import */
+void sx_api_loki_register(sx_http_t *h, sx_api_ctx_t *ctx);       /* loki.c, loki_query.c: Loki push and query APIs */
+void sx_api_kubesphere_register(sx_http_t *h, sx_api_ctx_t *ctx); /* kubesphere.c: logging, events, auditing queries */
 
 /* ---- Prometheus-style answers ---- */
 
@@ -50,6 +52,11 @@ int sx_api_time_range(sx_req_t *req, int64_t *mint, int64_t *maxt);
 /* The tenant's metric store for writing (created on first use), or NULL
  * after answering with an error. */
 sx_tsdb_t *sx_api_tsdb_for_write(sx_api_ctx_t *ctx, sx_req_t *req);
+
+/* The "resultType" and "result" members of a PromQL answer (the first
+ * nseries series), appended to req->out; also Loki's metric answers. */
+struct sx_promql_result;
+void sx_api_promql_data(sx_req_t *req, const struct sx_promql_result *r, size_t nseries);
 
 /* ---- Series selection by match[] (prometheus.c; also used by export) ---- */
 

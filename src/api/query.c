@@ -154,18 +154,10 @@ static void put_notes(sx_buf_t *b, const char *key, const char **list, size_t n)
     sx_buf_putc(b, ']');
 }
 
-static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limit)
+void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseries)
 {
     sx_buf_t *b = &req->out;
-    sx_buf_clear(b);
-    sx_buf_printf(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":",
-                  sx_promql_type_name(r->type));
-    size_t nseries = r->nseries;
-    bool truncated = false;
-    if (limit && nseries > limit) {
-        nseries = limit;
-        truncated = true;
-    }
+    sx_buf_printf(b, "\"resultType\":\"%s\",\"result\":", sx_promql_type_name(r->type));
     switch (r->type) {
     case SX_PROMQL_SCALAR:
         put_point(b, r->t, r->scalar);
@@ -241,6 +233,20 @@ static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limi
         sx_buf_puts(b, "null");
         break;
     }
+}
+
+static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limit)
+{
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"status\":\"success\",\"data\":{");
+    size_t nseries = r->nseries;
+    bool truncated = false;
+    if (limit && nseries > limit) {
+        nseries = limit;
+        truncated = true;
+    }
+    sx_api_promql_data(req, r, nseries);
     sx_buf_putc(b, '}');
     const char **warnings = r->notes.warnings;
     size_t nwarnings = r->notes.nwarnings;

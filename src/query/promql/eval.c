@@ -1807,6 +1807,8 @@ static int eval(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
         return eval_binary(c, n, out);
     case PQ_CALL:
         return eval_call(c, n, out);
+    case PQ_EXTERN:
+        return n->ext.fn(n->ext.ctx, c, out);
     default:
         return sx_pq__fail(c, SX_EEXEC, "unexpected expression node %d", n->kind);
     }

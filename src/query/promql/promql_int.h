@@ -34,6 +34,7 @@ enum pq_kind {
     PQ_AGG,
     PQ_CALL,
     PQ_DUR_STEP, /* step() inside a duration expression */
+    PQ_EXTERN,   /* an instant vector computed outside PromQL (LogQL range aggregations) */
 };
 
 enum pq_op {
@@ -76,6 +77,8 @@ typedef struct pq_match {
 } pq_match_t;
 
 struct pq_func;
+struct pq_ctx;
+struct pq_value;
 
 struct pq_node {
     int kind;       /* enum pq_kind */
@@ -128,6 +131,10 @@ struct pq_node {
             pq_node_t **args;
             size_t nargs;
         } call;
+        struct {         /* PQ_EXTERN: fn fills out with a vector over c's steps */
+            int (*fn)(void *ctx, struct pq_ctx *c, struct pq_value *out);
+            void *ctx;
+        } ext;
     };
 };
 

@@ -1460,7 +1460,7 @@ void sx_logstore__maintain(sx_logstore_t *ls, int64_t now_ms, int64_t head_flush
     retain(ls, now_ms, max_bytes);
 }
 
-bool sx_logstore__wants_flush(sx_logstore_t *ls)
+bool sx_logstore_head_full(sx_logstore_t *ls)
 {
     return atomic_load(&ls->head_bytes) >= HEAD_MAX_BYTES;
 }

@@ -51,6 +51,10 @@ int sx_logstore_append(sx_logstore_t *ls, const sx_log_batch_t *b, sx_log_append
 /* Seal the heads into parts; returns when they are durable. */
 int sx_logstore_flush(sx_logstore_t *ls);
 
+/* Whether the in-memory head is over its size limit: the writer should
+ * wake the background thread (sx_storage_kick) to flush it. */
+bool sx_logstore_head_full(sx_logstore_t *ls);
+
 /* ---- Reading ---- */
 
 typedef struct sx_log_stream {

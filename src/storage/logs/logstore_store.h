@@ -17,8 +17,6 @@ void sx_logstore__close(sx_logstore_t *ls);
  * parts past the retention (age) or over max_bytes (oldest first). */
 void sx_logstore__maintain(sx_logstore_t *ls, int64_t now_ms, int64_t head_flush_ms,
                            int64_t max_bytes);
-/* Whether the head is over its size limit (the caller should maintain). */
-bool sx_logstore__wants_flush(sx_logstore_t *ls);
 
 typedef struct sx_logstore_stats {
     int64_t streams, head_entries, head_bytes, appended, appended_bytes, dropped_retention;
