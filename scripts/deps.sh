@@ -13,7 +13,13 @@ TEST_PKGS="curl prometheus prometheus-node-exporter victoria-metrics python3"
 
 want="$BUILD_PKGS"
 case "${1:-build}" in
-    test|bench) want="$BUILD_PKGS $TEST_PKGS" ;;
+    test|bench)
+        want="$BUILD_PKGS $TEST_PKGS"
+        # The Loki client tests run Node (winston-loki, pino-loki). A Node
+        # installed from elsewhere (NodeSource ships npm inside nodejs) is
+        # kept; without one, Debian's nodejs and npm are installed.
+        command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want="$want nodejs npm"
+        ;;
 esac
 
 missing=()

@@ -337,22 +337,29 @@ static ks_phrases_t phrases_param(sx_req_t *req, const char *name)
     return ps;
 }
 
-/* Case-insensitive (ASCII) substring test; needle is lower-case. */
+/* Case-insensitive (ASCII) substring test; needle is lower-case. The
+ * first byte is found with memchr in both cases (fast on long lines). */
 static bool ci_contains(sx_str_t hay, sx_str_t needle)
 {
     if (needle.len == 0)
         return true;
     if (hay.len < needle.len)
         return false;
-    char f = needle.ptr[0];
-    for (size_t i = 0; i + needle.len <= hay.len; i++) {
-        if (lower(hay.ptr[i]) != f)
-            continue;
+    char f = needle.ptr[0], u = f >= 'a' && f <= 'z' ? (char)(f - 32) : f;
+    const char *p = hay.ptr, *end = hay.ptr + hay.len - needle.len + 1;
+    const char *pl = memchr(p, f, (size_t)(end - p));
+    const char *pu = u != f ? memchr(p, u, (size_t)(end - p)) : NULL;
+    while (pl || pu) {
+        const char *c = !pu || (pl && pl < pu) ? pl : pu;
         size_t k = 1;
-        while (k < needle.len && lower(hay.ptr[i + k]) == needle.ptr[k])
+        while (k < needle.len && lower(c[k]) == needle.ptr[k])
             k++;
         if (k == needle.len)
             return true;
+        if (c == pl)
+            pl = c + 1 < end ? memchr(c + 1, f, (size_t)(end - c - 1)) : NULL;
+        else
+            pu = c + 1 < end ? memchr(c + 1, u, (size_t)(end - c - 1)) : NULL;
     }
     return false;
 }
@@ -384,6 +391,8 @@ static bool phrase_match(ks_toks_t *tb, sx_str_t text, const ks_phrase_t *q, boo
     for (size_t i = 0; i < q->n; i++)
         if (!ci_contains(text, q->tok[i]))
             return false;
+    /* Tokenize, checking the window that ends at each new token, and
+     * stop at the first match. */
     tb->n = 0;
     size_t pos = 0;
     sx_str_t t;
@@ -393,13 +402,13 @@ static bool phrase_match(ks_toks_t *tb, sx_str_t text, const ks_phrase_t *q, boo
             tb->t = sx_xrealloc(tb->t, tb->cap * sizeof(sx_str_t));
         }
         tb->t[tb->n++] = t;
-    }
-    for (size_t i = 0; i + q->n <= tb->n; i++) {
+        if (tb->n < q->n)
+            continue;
+        const sx_str_t *w = &tb->t[tb->n - q->n];
         size_t j = 0;
         for (; j < q->n; j++) {
-            sx_str_t tt = tb->t[i + j];
             bool last = j + 1 == q->n;
-            if (!ci_prefix(tt, q->tok[j]) || (!(last && prefix) && tt.len != q->tok[j].len))
+            if (!ci_prefix(w[j], q->tok[j]) || (!(last && prefix) && w[j].len != q->tok[j].len))
                 break;
         }
         if (j == q->n)
@@ -1183,14 +1192,19 @@ static int scan_streams(ks_q_t *q, int flags)
         if (rc && rc != KS_STOP)
             return rc;
         if (q->distinct && !q->distinct_meta && q->cur_matched) {
-            /* Logs: distinct containers (KubeSphere counts docker ids). */
+            /* Logs: distinct containers (KubeSphere counts docker ids;
+             * a stream without pod or container has none). */
             sx_buf_clear(&q->scratch);
             const char *names[3] = {"namespace", "pod", "container"};
+            bool any = false;
             for (int k = 0; k < 3; k++) {
-                sx_buf_append_str(&q->scratch, stream_label(q, (uint32_t)s, names[k]));
+                sx_str_t v = stream_label(q, (uint32_t)s, names[k]);
+                any |= k > 0 && v.len > 0;
+                sx_buf_append_str(&q->scratch, v);
                 sx_buf_putc(&q->scratch, 0);
             }
-            set_add(q->distinct, &q->req->arena, (sx_str_t){q->scratch.ptr, q->scratch.len});
+            if (any)
+                set_add(q->distinct, &q->req->arena, (sx_str_t){q->scratch.ptr, q->scratch.len});
         }
     }
     return 0;

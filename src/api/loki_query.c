@@ -91,7 +91,7 @@ static void write_answer(sx_req_t *req, const sx_logql_result_t *r, bool categor
                     sx_buf_putc(b, ',');
                 sx_buf_printf(b, "[\"%lld\",", (long long)e->ts);
                 sx_buf_json_str(b, e->line.ptr, e->line.len);
-                if (categorize && (e->nmeta || e->nparsed)) {
+                if (categorize) {
                     sx_buf_putc(b, ',');
                     sx_buf_putc(b, '{');
                     if (e->nmeta) {
@@ -116,7 +116,7 @@ static void write_answer(sx_req_t *req, const sx_logql_result_t *r, bool categor
     }
     sx_buf_puts(b, ",\"stats\":");
     put_stats(b, &r->stats);
-    if (categorize && r->is_streams)
+    if (categorize)
         sx_buf_puts(b, ",\"encodingFlags\":[\"categorize-labels\"]");
     sx_buf_puts(b, "}}");
     sx_resp_set(req, 200, "application/json");
@@ -170,8 +170,15 @@ static int direction_param(sx_req_t *req, bool *backward)
     return -1;
 }
 
-static void run(sx_api_ctx_t *ctx, sx_req_t *req, sx_logql_expr_t *e, const sx_logql_params_t *p)
+static bool categorize_asked(sx_req_t *req)
 {
+    const char *flags = sx_req_header(req, "X-Loki-Response-Encoding-Flags");
+    return flags && strstr(flags, "categorize-labels");
+}
+
+static void run(sx_api_ctx_t *ctx, sx_req_t *req, sx_logql_expr_t *e, sx_logql_params_t *p)
+{
+    p->categorize = categorize_asked(req);
     sx_logql_opts_t o;
     sx_logql_opts_default(&o);
     int64_t timeout_ms = ctx->cfg->query_timeout_ms > 0 ? ctx->cfg->query_timeout_ms : 120000;
@@ -188,8 +195,7 @@ static void run(sx_api_ctx_t *ctx, sx_req_t *req, sx_logql_expr_t *e, const sx_l
         sx_api_loki_error(req, sx_api_loki_status(rc), err.msg[0] ? err.msg : sx_strerror(rc));
         return;
     }
-    const char *flags = sx_req_header(req, "X-Loki-Response-Encoding-Flags");
-    write_answer(req, &r, flags && strstr(flags, "categorize-labels"));
+    write_answer(req, &r, p->categorize);
 }
 
 static void on_query_range(sx_req_t *req, void *arg)

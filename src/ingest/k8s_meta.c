@@ -100,7 +100,6 @@ static bool k8s_name_ok(sx_str_t s)
 
 typedef struct rec {
     sx_str_t k8s[3];  /* kubernetes.namespace_name, pod_name, container_name */
-    sx_str_t top[3];  /* top-level namespace, pod, container */
     sx_str_t hash;    /* kubernetes.labels.pod-template-hash */
     sx_str_t job;     /* kubernetes.labels.job-name */
 } rec_t;
@@ -181,9 +180,6 @@ static bool on_record(const char **pp, const char *end, sx_arena_t *a, void *ctx
     rec_t *r = ctx;
     if (sx_str_eq_cstr(key, "kubernetes") && *pp < end && **pp == '{')
         return walk_object(pp, end, a, r, on_kubernetes);
-    for (int k = 0; k < 3; k++)
-        if (sx_str_eq_cstr(key, canon[k]))
-            return str_value(pp, end, a, &r->top[k]);
     return on_skip(pp, end);
 }
 
@@ -196,6 +192,10 @@ static void from_line(sx_arena_t *a, sx_str_t line, tuple_t *t)
     p = sx_ingest__json_ws(p, end);
     if (p >= end || *p != '{')
         return;
+    /* Most JSON lines are application logs: look for the record's key
+     * before walking the object. */
+    if (!memmem(p, (size_t)(end - p), "\"kubernetes\"", 12))
+        return;
     rec_t r;
     memset(&r, 0, sizeof(r));
     if (!walk_object(&p, end, a, &r, on_record) || sx_ingest__json_ws(p, end) != end)
@@ -203,7 +203,7 @@ static void from_line(sx_arena_t *a, sx_str_t line, tuple_t *t)
     for (int k = 0; k < 3; k++) {
         if (t->src[k] != SRC_NONE)
             continue;
-        sx_str_t v = k8s_name_ok(r.k8s[k]) ? r.k8s[k] : r.top[k];
+        sx_str_t v = r.k8s[k];
         if (k8s_name_ok(v)) {
             t->v[k] = v;
             t->src[k] = SRC_LINE;

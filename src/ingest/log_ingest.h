@@ -182,12 +182,12 @@ int sx_k8s_audit_decode(const char *buf, size_t len, int64_t now_ns, sx_log_batc
  *
  *   label      stream labels, in order                   record in the line
  *   ---------  ----------------------------------------  -------------------------------
- *   namespace  namespace, kubernetes_namespace_name,      kubernetes.namespace_name,
- *              k8s_namespace_name, namespace_name         else top-level "namespace"
- *   pod        pod, kubernetes_pod_name, k8s_pod_name,    kubernetes.pod_name,
- *              pod_name                                   else top-level "pod"
- *   container  container, kubernetes_container_name,      kubernetes.container_name,
- *              k8s_container_name, container_name         else top-level "container"
+ *   namespace  namespace, kubernetes_namespace_name,      kubernetes.namespace_name
+ *              k8s_namespace_name, namespace_name
+ *   pod        pod, kubernetes_pod_name, k8s_pod_name,    kubernetes.pod_name
+ *              pod_name
+ *   container  container, kubernetes_container_name,      kubernetes.container_name
+ *              k8s_container_name, container_name
  *   workload   workload, k8s_deployment_name,             kubernetes.labels (below)
  *              k8s_statefulset_name, k8s_daemonset_name,
  *              k8s_cronjob_name, k8s_job_name
@@ -198,10 +198,11 @@ int sx_k8s_audit_decode(const char *buf, size_t len, int64_t now_ns, sx_log_batc
  * read only when a stream lacks namespace, pod or container, and only when
  * it is a JSON object: the Fluent Bit record shape
  * {"log":..., "kubernetes":{"namespace_name":..., "pod_name":...,
- * "container_name":..., "labels":{...}}} or an object with top-level
- * "namespace", "pod", "container" string keys. Values taken from lines
- * must look like Kubernetes names (lower-case alphanumerics, '-' and '.',
- * at most 253 bytes); others are ignored.
+ * "container_name":..., "labels":{...}}}. Top-level "namespace", "pod" or
+ * "container" keys of application logs are not trusted: an application
+ * could place its lines in another namespace's view. Values taken from
+ * lines must look like Kubernetes names (lower-case alphanumerics, '-' and
+ * '.', at most 253 bytes); others are ignored.
  *
  * When the entries of one stream carry different values, the stream is
  * split: one stream per distinct set of values, entries keeping their

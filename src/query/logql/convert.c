@@ -397,12 +397,12 @@ int sx_lq_parse_bytes(sx_str_t s, uint64_t *out, sx_err_t *err)
         b++;
     while (e > b && isspace((unsigned char)s.ptr[e - 1]))
         e--;
-    char unit[8];
-    size_t ul = e - b;
-    if (ul < sizeof(unit)) {
-        for (size_t i = 0; i < ul; i++)
-            unit[i] = (char)tolower((unsigned char)s.ptr[b + i]);
-        unit[ul] = '\0';
+    char unit[80];
+    size_t ul = e - b < sizeof(unit) - 1 ? e - b : sizeof(unit) - 1;
+    for (size_t i = 0; i < ul; i++)
+        unit[i] = (char)tolower((unsigned char)s.ptr[b + i]);
+    unit[ul] = '\0';
+    if (e - b < 8) {
         for (size_t i = 0; i < sizeof(byte_units) / sizeof(byte_units[0]); i++) {
             if (strcmp(unit, byte_units[i].name) == 0) {
                 f *= (double)byte_units[i].mult;
@@ -416,8 +416,7 @@ int sx_lq_parse_bytes(sx_str_t s, uint64_t *out, sx_err_t *err)
             }
         }
     }
-    return sx_err_set(err, SX_EPARSE, "unhandled size name: %.*s", (int)(ul < 80 ? ul : 80),
-                      s.ptr + b);
+    return sx_err_set(err, SX_EPARSE, "unhandled size name: %s", unit);
 }
 
 int sx_lq_convert(sx_lq_conv_t conv, sx_str_t s, double *out, sx_err_t *err)

@@ -24,6 +24,9 @@ typedef struct sx_logql_params {
     int64_t interval_ns;      /* log queries: at most one entry per interval; 0 = all */
     size_t limit;             /* log queries: entries in the answer */
     bool backward;            /* log queries: newest first */
+    bool categorize;          /* log queries: group entries by their stream labels only
+                               * (structured metadata and parsed labels ride with each
+                               * entry), as Loki does for categorize-labels */
 } sx_logql_params_t;
 
 typedef struct sx_logql_opts {

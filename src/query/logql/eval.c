@@ -151,16 +151,49 @@ typedef struct logrun {
     int rc;
 } logrun_t;
 
+/* Hash and equality of the labels that make an output stream: all of
+ * them, or with categorize only the stream labels. */
+static uint64_t key_hash(const sx_lq_labels_t *lb, bool stream_only)
+{
+    if (!stream_only)
+        return sx_lq_labels_hash(lb);
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (uint32_t i = 0; i < lb->n; i++) {
+        if (lb->v[i].cat != SX_LQ_STREAM)
+            continue;
+        h = sx_hash64_seed(lb->v[i].name.ptr, lb->v[i].name.len, h);
+        h = sx_hash64_seed(lb->v[i].value.ptr, lb->v[i].value.len, h ^ 0xff);
+    }
+    return h;
+}
+
+static bool key_eq(const out_stream_t *o, const sx_lq_labels_t *lb, bool stream_only)
+{
+    if (!stream_only)
+        return labels_eq_lb(o->labels, o->nlabels, lb);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < lb->n; i++) {
+        if (lb->v[i].cat != SX_LQ_STREAM)
+            continue;
+        if (k >= o->nstream || !sx_str_eq(o->stream[k].name, lb->v[i].name) ||
+            !sx_str_eq(o->stream[k].value, lb->v[i].value))
+            return false;
+        k++;
+    }
+    return k == o->nstream;
+}
+
 static uint32_t out_for(logrun_t *r, sx_lq_labels_t *lb)
 {
-    uint64_t h = sx_lq_labels_hash(lb);
+    bool so = r->c->p->categorize;
+    uint64_t h = key_hash(lb, so);
     group_tab_t *t = &r->tab;
     if ((t->n + 1) * 2 > t->cap)
         tab_grow(t);
     size_t j = h & (t->cap - 1);
     while (t->idx[j]) {
         out_stream_t *o = &r->outs[t->idx[j] - 1];
-        if (t->hash[j] == h && labels_eq_lb(o->labels, o->nlabels, lb))
+        if (t->hash[j] == h && key_eq(o, lb, so))
             return t->idx[j] - 1;
         j = (j + 1) & (t->cap - 1);
     }
@@ -169,8 +202,13 @@ static uint32_t out_for(logrun_t *r, sx_lq_labels_t *lb)
         r->outs = sx_xrealloc(r->outs, r->outcap * sizeof(out_stream_t));
     }
     out_stream_t *o = &r->outs[r->nouts];
-    o->labels = labels_copy(r->c->a, lb, &o->nlabels, -1);
     o->stream = labels_copy(r->c->a, lb, &o->nstream, SX_LQ_STREAM);
+    if (so) {
+        o->labels = o->stream;
+        o->nlabels = o->nstream;
+    } else {
+        o->labels = labels_copy(r->c->a, lb, &o->nlabels, -1);
+    }
     t->hash[j] = h;
     t->idx[j] = (uint32_t)(r->nouts + 1);
     t->n++;
@@ -867,6 +905,26 @@ static pq_node_t *translate(ctx_t *c, const sx_logql_expr_t *e)
     }
 }
 
+static bool has_sort(const sx_logql_expr_t *e)
+{
+    switch (e->kind) {
+    case SX_LQ_EXPR_VECTOR_AGG:
+        return e->vec.op == SX_LQ_VEC_SORT || e->vec.op == SX_LQ_VEC_SORT_DESC || has_sort(e->vec.expr);
+    case SX_LQ_EXPR_BINARY:
+        return has_sort(e->bin.lhs) || has_sort(e->bin.rhs);
+    case SX_LQ_EXPR_LABEL_REPLACE:
+        return has_sort(e->lrep.expr);
+    default:
+        return false;
+    }
+}
+
+static int cmp_pseries(const void *x, const void *y)
+{
+    const sx_promql_series_t *a = x, *b = y;
+    return cmp_labels(a->labels, a->nlabels, b->labels, b->nlabels);
+}
+
 static int eval_metric(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
 {
     out->is_streams = false;
@@ -878,6 +936,7 @@ static int eval_metric(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *ou
     po.deadline_ns = c->o->deadline_ns;
     po.cancel = c->o->cancel;
     po.delayed_name_removal = false;
+    po.div_by_zero_nan = true;
     if (c->o->max_samples > 0)
         po.max_samples = c->o->max_samples;
     const sx_logql_params_t *p = c->p;
@@ -891,6 +950,10 @@ static int eval_metric(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *ou
     } else {
         rc = sx_promql_eval_instant(NULL, &po, root, p->end_ns / 1000000, c->a, &out->metric, c->err);
     }
+    /* Loki's engine returns instant vectors sorted by labels, unless the
+     * query asks for an order with sort() or sort_desc(). */
+    if (!rc && out->metric.type == SX_PROMQL_VECTOR && !has_sort(e) && out->metric.nseries > 1)
+        qsort(out->metric.series, out->metric.nseries, sizeof(sx_promql_series_t), cmp_pseries);
     return rc;
 }
 

@@ -390,12 +390,15 @@ static void drop_keep(sx_lq_pipe_t *p, const sx_logql_stage_t *st)
         }
         return;
     }
-    /* keep: every label not named (or whose matcher fails) goes. Collect
-     * names first: deleting changes the array. */
+    /* keep: every label not named (or whose matcher fails) goes, except
+     * the error labels. Collect names first: deleting changes the array. */
     uint32_t n = lb->n;
     sx_str_t *gone = (sx_str_t *)sx_lq_labels_alloc(lb, (n + 1) * sizeof(sx_str_t));
     size_t ng = 0;
     for (uint32_t i = 0; i < n; i++) {
+        if (sx_str_eq_cstr(lb->v[i].name, SX_LQ_ERROR_LABEL) ||
+            sx_str_eq_cstr(lb->v[i].name, SX_LQ_ERROR_DETAILS_LABEL))
+            continue;
         bool kept = false;
         for (size_t k = 0; k < st->names.n && !kept; k++) {
             const sx_logql_named_t *nm = &st->names.labels[k];
@@ -520,10 +523,10 @@ bool sx_lq__pipe_run(sx_lq_pipe_t *p, const sx_label_t *stream, uint32_t nstream
                 sx_lq_labels_set_error(lb, SX_STR_LIT(SX_LQ_ERR_SAMPLE), sx_str(err.msg));
             }
         }
-        sx_lq_labels_del(lb, u->label);
         for (size_t i = 0; i < u->npost; i++)
             if (!run_lf(p, u->post[i]))
                 return false;
+        sx_lq_labels_del(lb, u->label);
         *value = v;
     }
     *linep = line;

@@ -38,7 +38,7 @@ static double counter_rate(const int64_t *ts, const double *v, size_t n, int64_t
                            int64_t wend, int64_t range)
 {
     if (n < 2)
-        return NAN;
+        return 0;
     double result = v[n - 1] - v[0];
     double prev = v[0];
     for (size_t i = 1; i < n; i++) {
@@ -155,10 +155,6 @@ void sx_lq__range_reduce(int op, double param, const int64_t *ts, const double *
             break;
         case SX_LQ_R_RATE_COUNTER:
             r = counter_rate(ts + lo, w, k, wstart, wend, range_ns);
-            if (isnan(r)) {
-                out[s] = sx_lq__absent();
-                continue;
-            }
             break;
         case SX_LQ_R_ABSENT:
             out[s] = sx_lq__absent();

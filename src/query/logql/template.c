@@ -159,7 +159,7 @@ static void fmt_float_v(sbuf_t *o, double v)
             sb_putc(o, '.');
             sb_put(o, d + 1, (size_t)nd - 1);
         }
-        char e[8];
+        char e[16];
         snprintf(e, sizeof(e), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
         sb_puts(o, e);
         return;
@@ -1839,6 +1839,8 @@ static arg_t *parse_operand(parser_t *p)
             ids[a->nidents + k] = (sx_str_t){fields[k].val.ptr + 1, fields[k].val.len - 1};
         a->idents = ids;
         a->nidents += (uint32_t)extra;
+        const tok_t *last = &fields[extra - 1];
+        a->text.len = (size_t)(last->val.ptr + last->val.len - a->text.ptr);
         return a;
     }
     if (a->kind == A_BOOL || a->kind == A_STRING || a->kind == A_NUMBER || a->kind == A_NIL ||
@@ -2278,14 +2280,6 @@ struct func {
     impl_t impl;
     uint8_t special;    /* 1 and, 2 or */
 };
-
-static int to_string_arg(const val_t *v, sx_str_t *s)
-{
-    if (v->k != V_STRING)
-        return -1;
-    *s = v->s;
-    return 0;
-}
 
 /* cast.ToInt64 as sprig uses it (errors become 0). */
 static int64_t go_parse_int0(sx_str_t s, bool *ok);

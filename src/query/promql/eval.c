@@ -1262,9 +1262,11 @@ static int eval_agg(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out)
 /* ---- Binary operators ---- */
 
 /* Apply op to two floats; *keep says whether a comparison holds. */
-static double binop(int op, double l, double r, bool *keep)
+static double binop(const pq_ctx_t *c, int op, double l, double r, bool *keep)
 {
     *keep = true;
+    if (r == 0 && c->opts->div_by_zero_nan && (op == PQ_OP_DIV || op == PQ_OP_MOD))
+        return NAN;
     switch (op) {
     case PQ_OP_ADD: return l + r;
     case PQ_OP_SUB: return l - r;
@@ -1298,7 +1300,7 @@ static bool elem_op(pq_ctx_t *c, int op, bool rb, double lv, sx_promql_hist_t *l
     *h = NULL;
     if (!lh && !rh) {
         bool keep;
-        double x = binop(op, lv, rv, &keep);
+        double x = binop(c, op, lv, rv, &keep);
         if (pq_op_is_comparison(op)) {
             if (rb)
                 x = keep ? 1 : 0;
@@ -1360,7 +1362,7 @@ static int eval_scalar_scalar(pq_ctx_t *c, const pq_node_t *n, const pq_value_t 
     out->scalar = sx_arena_alloc(c->a, (c->nsteps ? c->nsteps : 1) * sizeof(double));
     for (size_t i = 0; i < c->nsteps; i++) {
         bool keep;
-        double v = binop(n->binary.op, l->scalar[i], r->scalar[i], &keep);
+        double v = binop(c, n->binary.op, l->scalar[i], r->scalar[i], &keep);
         if (pq_op_is_comparison(n->binary.op))
             v = keep ? 1 : 0;
         out->scalar[i] = v;

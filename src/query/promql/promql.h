@@ -100,6 +100,7 @@ typedef struct sx_promql_opts {
     bool delayed_name_removal; /* Prometheus 3 feature flag; on in conformance */
     int parallelism;           /* threads for range-function windows; online CPUs, at most 8 */
     size_t parallel_min_series; /* fewer series than this run on one thread; 512 */
+    bool div_by_zero_nan;      /* x / 0 and x % 0 give NaN (LogQL's rule), not +-Inf */
 } sx_promql_opts_t;
 void sx_promql_opts_default(sx_promql_opts_t *o);
 
