@@ -65,19 +65,19 @@ static int go_parse_int(const char *s, int64_t *out, const char **why)
         return -1;
     }
     uint64_t v = 0;
-    bool range = false;
     for (; *p; p++) {
         if (*p < '0' || *p > '9') {
             *why = "invalid syntax";
             return -1;
         }
         unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            range = true;
-        else
-            v = v * 10 + d;
+        if (v > ((uint64_t)INT64_MAX + 1 - d) / 10) {
+            *why = "value out of range"; /* Go stops at the first problem */
+            return -1;
+        }
+        v = v * 10 + d;
     }
-    if (range || v > (uint64_t)INT64_MAX + (neg ? 1 : 0)) {
+    if (v > (uint64_t)INT64_MAX + (neg ? 1 : 0)) {
         *why = "value out of range";
         return -1;
     }
@@ -507,7 +507,11 @@ static int interval_param(sx_req_t *req, const char *v, ks_interval_t *iv)
         iv->ms = 0;
         return 0;
     }
-    int64_t unit = u == 's' ? 1000 : u == 'm' ? 60000 : u == 'h' ? 3600000 : u == 'd' ? 86400000 : 0;
+    int64_t unit = u == 's'   ? 1000
+                   : u == 'm' ? 60000
+                   : u == 'h' ? 3600000
+                   : u == 'd' ? 86400000
+                              : 0;
     if (!unit) {
         ks_error(req, 400,
                  sx_arena_sprintf(&req->arena,
@@ -882,7 +886,8 @@ static sx_str_t entry_text(ks_q_t *q, sx_str_t line)
     while (i < line.len && (line.ptr[i] == ' ' || line.ptr[i] == '\t'))
         i++;
     if (i == line.len || line.ptr[i] != '{' ||
-        !memmem(line.ptr, line.len, "\"kubernetes\"", 12) || !memmem(line.ptr, line.len, "\"log\"", 5))
+        !memmem(line.ptr, line.len, "\"kubernetes\"", 12) ||
+        !memmem(line.ptr, line.len, "\"log\"", 5))
         return line;
     json_error_t je;
     json_t *o = json_loadb(line.ptr, line.len, JSON_ALLOW_NUL, &je);
@@ -1247,7 +1252,8 @@ static int collect_page(ks_q_t *q, size_t k, ks_rec_t **out, size_t *n)
         }
         const ks_rec_t *root = &q->heap.r[0];
         q->T = root->ts;
-        uint32_t *g = sx_xcalloc(q->nst, sizeof(uint32_t)), *e = sx_xcalloc(q->nst, sizeof(uint32_t));
+        uint32_t *g = sx_xcalloc(q->nst, sizeof(uint32_t));
+        uint32_t *e = sx_xcalloc(q->nst, sizeof(uint32_t));
         for (size_t i = 0; i < q->heap.n; i++) {
             const ks_rec_t *r = &q->heap.r[i];
             if (r->ts == q->T)
@@ -1508,10 +1514,11 @@ static int put_histogram(sx_req_t *req, ks_hist_t *h, uint64_t total, const char
 
 static void answer_scan_error(sx_req_t *req, int rc)
 {
+    int status = sx_err_http_status(rc);
     if (rc == SX_ETIMEOUT)
         ks_error(req, 503, "query timed out");
     else
-        ks_error(req, sx_err_http_status(rc) >= 400 ? sx_err_http_status(rc) : 500, sx_strerror(rc));
+        ks_error(req, status >= 400 ? status : 500, sx_strerror(rc));
 }
 
 /* statistics and histogram: one counting pass. Appends the operation's

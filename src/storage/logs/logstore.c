@@ -223,7 +223,7 @@ static int streams_log_load(sx_logstore_t *ls, sx_err_t *err)
     size_t off = 0;
     sx_label_t *l = NULL;
     uint64_t lcap = 0;
-    for (;;) {
+    for (; file.len;) {
         const char *payload;
         uint32_t plen;
         size_t fl = sx_wal_frame_parse(file.ptr + off, file.len - off, &payload, &plen);
