@@ -53,36 +53,30 @@ static inline size_t next_token(const char *d, size_t i, size_t n)
 }
 
 /* From i (just past an opening quote): the index just past the closing
- * quote, or 0 if there is none (0 can never be a valid answer). *esc tells
- * whether a backslash was seen. */
+ * quote, or 0 if there is none (0 can never be a valid answer). A quote
+ * after an odd run of backslashes does not close the string; skipping the
+ * byte after each backslash is the same rule. *esc tells whether a
+ * backslash was seen. */
 static size_t string_end(const char *d, size_t i, size_t n, bool *esc)
 {
     bool seen = false;
-    for (;;) {
-        const char *q = memchr(d + i, '"', n - i);
-        if (!q) {
-            if (esc)
-                *esc = seen || memchr(d + i, '\\', n - i) != NULL;
-            return 0;
-        }
-        size_t k = (size_t)(q - d);
-        if (!seen && memchr(d + i, '\\', k - i))
+    while (i < n) {
+        char c = d[i];
+        if (c == '\\') {
             seen = true;
-        if (!seen) {
-            if (esc)
-                *esc = false;
-            return k + 1;
+            i += 2;
+            continue;
         }
-        size_t bs = 0;
-        while (k - bs > i && d[k - bs - 1] == '\\')
-            bs++;
-        if (bs % 2 == 0) {
+        if (c == '"') {
             if (esc)
-                *esc = true;
-            return k + 1;
+                *esc = seen;
+            return i + 1;
         }
-        i = k + 1;
+        i++;
     }
+    if (esc)
+        *esc = seen;
+    return 0;
 }
 
 /* From i (at the opening bracket): the index just past its match, or 0. */

@@ -58,13 +58,25 @@ void sx_lq_labels_reset(sx_lq_labels_t *lb, const sx_label_t *base, size_t nbase
     lb->n = (uint32_t)nbase;
 }
 
+/* sx_str_cmp's order, inlined: label names are short and usually differ
+ * in their first bytes, where a memcmp call costs more than the compare. */
+static inline int name_cmp(sx_str_t a, sx_str_t b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    const unsigned char *p = (const unsigned char *)a.ptr, *q = (const unsigned char *)b.ptr;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != q[i])
+            return p[i] < q[i] ? -1 : 1;
+    return a.len < b.len ? -1 : a.len > b.len;
+}
+
 /* Index of name in v, or -(insertion point) - 1. */
 static long search(const sx_lq_label_t *v, uint32_t n, sx_str_t name)
 {
     uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = sx_str_cmp(v[mid].name, name);
+        int c = name_cmp(v[mid].name, name);
         if (c == 0)
             return (long)mid;
         if (c < 0)
@@ -101,7 +113,7 @@ bool sx_lq_labels_base_has(const sx_lq_labels_t *lb, sx_str_t name)
     uint32_t lo = 0, hi = lb->_nbase;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = sx_str_cmp(lb->_base[mid].name, name);
+        int c = name_cmp(lb->_base[mid].name, name);
         if (c == 0)
             return true;
         if (c < 0)

@@ -240,13 +240,67 @@ static void dispose_matcher_re(void *re)
     sx_matcher_dispose(&m);
 }
 
+/* Constructs PCRE2 accepts and Go's regexp (RE2) refuses: a query Loki
+ * rejects must not run here with PCRE2's meaning of it. Returns false with
+ * Go's message ("invalid escape sequence: `\\1`") for the first one. */
+static bool re2_compatible(const char *s, size_t n, char *msg, size_t msgsz)
+{
+    bool cls = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\') {
+            if (i + 1 >= n)
+                return true; /* PCRE2 reports the trailing backslash */
+            char e = s[i + 1];
+            if ((e >= '1' && e <= '9') || (e && strchr("kgKRXNhHVZCeco", e))) {
+                snprintf(msg, msgsz, "error parsing regexp: invalid escape sequence: `\\%c`", e);
+                return false;
+            }
+            i++;
+            continue;
+        }
+        if (cls) {
+            if (c == ']')
+                cls = false;
+            continue;
+        }
+        if (c == '[') {
+            cls = true;
+            if (i + 1 < n && s[i + 1] == '^')
+                i++;
+            if (i + 1 < n && s[i + 1] == ']')
+                i++; /* a leading ']' is literal */
+            continue;
+        }
+        if (c == '(' && i + 2 < n && s[i + 1] == '?') {
+            char d = s[i + 2];
+            bool bad = (d && strchr("=!>|&R+#(0123456789", d)) ||
+                       (d == '<' && i + 3 < n && (s[i + 3] == '=' || s[i + 3] == '!')) ||
+                       (d == 'P' && i + 3 < n && (s[i + 3] == '>' || s[i + 3] == '='));
+            if (bad) {
+                snprintf(msg, msgsz,
+                         "error parsing regexp: invalid or unsupported Perl syntax: `(?%c`", d);
+                return false;
+            }
+        }
+        if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < n && s[i + 1] == '+') {
+            snprintf(msg, msgsz, "error parsing regexp: invalid nested repetition operator: `%c+`",
+                     c);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Compile an RE2-style regex as Go's regexp runs it: '.' stops at a
  * newline, '$' only at the end. The code is owned by the parse from here
  * on. NULL with msg set ("error parsing regexp: ...") when it fails. */
-static void *re_compile(parser_t *p, const char *pat, size_t n, sx_str_t shown, char *msg,
-                        size_t msgsz)
+static void *re_compile_opts(parser_t *p, const char *pat, size_t n, sx_str_t shown,
+                             uint32_t extra, char *msg, size_t msgsz)
 {
-    uint32_t opts = PCRE2_UTF | PCRE2_DOLLAR_ENDONLY;
+    if (!re2_compatible(shown.ptr ? shown.ptr : "", shown.len, msg, msgsz))
+        return NULL;
+    uint32_t opts = PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | extra;
 #ifdef PCRE2_MATCH_INVALID_UTF
     opts |= PCRE2_MATCH_INVALID_UTF;
 #endif
@@ -277,6 +331,12 @@ static void *re_compile(parser_t *p, const char *pat, size_t n, sx_str_t shown, 
     return c;
 }
 
+static void *re_compile(parser_t *p, const char *pat, size_t n, sx_str_t shown, char *msg,
+                        size_t msgsz)
+{
+    return re_compile_opts(p, pat, n, shown, 0, msg, msgsz);
+}
+
 /* Compile a label matcher's regex (anchored, as Prometheus). A bad regex is
  * an immediate parse error, as labels.NewMatcher's panic is in Loki. */
 static void matcher_compile(parser_t *p, sx_matcher_t *m)
@@ -291,6 +351,12 @@ static void matcher_compile(parser_t *p, sx_matcher_t *m)
             fail_limit(p);
         p->mres = g;
         p->capmres = nc;
+    }
+    char rmsg[200];
+    if (!re2_compatible(m->value.ptr ? m->value.ptr : "", m->value.len, rmsg, sizeof(rmsg))) {
+        if (p->syntax_only)
+            return;
+        fail_plain(p, "%s", rmsg);
     }
     sx_err_t cerr;
     if (sx_matcher_compile(m, &cerr) != 0) {
@@ -831,8 +897,9 @@ static void parse_regexp_stage(parser_t *p, sx_logql_stage_t *st)
     st->kind = SX_LQ_STAGE_REGEXP;
     st->regexp.expr = expect_string(p, "STRING");
     char msg[320];
-    pcre2_code *re = re_compile(p, st->regexp.expr.ptr, st->regexp.expr.len, st->regexp.expr,
-                                msg, sizeof(msg));
+    /* Go's regexp accepts a name twice; Loki then refuses it itself. */
+    pcre2_code *re = re_compile_opts(p, st->regexp.expr.ptr, st->regexp.expr.len,
+                                     st->regexp.expr, PCRE2_DUPNAMES, msg, sizeof(msg));
     st->regexp.re = re;
     if (p->syntax_only)
         return;
@@ -852,10 +919,18 @@ static void parse_regexp_stage(parser_t *p, sx_logql_stage_t *st)
         const char *name = (const char *)e + 2;
         g[i].group = ((uint32_t)e[0] << 8) | e[1];
         g[i].name = dup(p, name, strlen(name));
-        if (!label_name_ok(name, strlen(name)))
-            fail_plain(p, "invalid regexp parser: invalid extracted label name '%s'", name);
     }
+    /* Loki's checks, in group order. */
     qsort(g, nnames, sizeof(*g), cmp_group);
+    for (uint32_t i = 0; i < nnames; i++) {
+        if (!label_name_ok(g[i].name.ptr, g[i].name.len))
+            fail_plain(p, "invalid regexp parser: invalid extracted label name '%s'",
+                       g[i].name.ptr);
+        for (uint32_t j = 0; j < i; j++)
+            if (sx_str_eq(g[i].name, g[j].name))
+                fail_plain(p, "invalid regexp parser: duplicate extracted label name '%s'",
+                           g[i].name.ptr);
+    }
     st->regexp.names = alloc(p, nnames * sizeof(sx_str_t));
     st->regexp.groups = alloc(p, nnames * sizeof(uint32_t));
     for (uint32_t i = 0; i < nnames; i++) {

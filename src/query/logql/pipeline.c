@@ -153,6 +153,19 @@ sx_lq_pipe_t *sx_lq__pipe_create(const sx_logql_expr_t *log, const sx_logql_unwr
         case SX_LQ_STAGE_LABEL_FORMAT:
             r->label_tmpls = sx_arena_calloc(a, st->label_fmt.n + 1, sizeof(sx_lq_tmpl_t *));
             for (size_t k = 0; k < st->label_fmt.n && !rc; k++) {
+                sx_str_t dst = st->label_fmt.f[k].dst;
+                if (sx_str_eq_cstr(dst, SX_LQ_ERROR_LABEL) ||
+                    sx_str_eq_cstr(dst, SX_LQ_ERROR_DETAILS_LABEL))
+                    rc = sx_err_set(err, SX_EPARSE, "%.*s cannot be formatted", (int)dst.len,
+                                    dst.ptr);
+                for (size_t j = 0; j < k && !rc; j++)
+                    if (sx_str_eq(st->label_fmt.f[j].dst, dst))
+                        rc = sx_err_set(err, SX_EPARSE,
+                                        "label_format: multiple label name '%.*s' not allowed "
+                                        "in a single format operation",
+                                        (int)dst.len, dst.ptr);
+            }
+            for (size_t k = 0; k < st->label_fmt.n && !rc; k++) {
                 if (st->label_fmt.f[k].rename)
                     continue;
                 r->label_tmpls[k] = sx_lq_tmpl_compile(st->label_fmt.f[k].value, "label", a, err);

@@ -23,7 +23,8 @@
 #include "convert.h"
 
 #define MAX_NEST 100            /* parenthesis / block nesting in a template */
-#define MAX_RESULT (64u << 20)  /* largest string a function may build */
+#define MAX_RESULT (16u << 20)  /* largest string a function may build */
+#define MAX_EXEC (128u << 20)   /* memory one execution may use, output included */
 
 /* ---- Values ---- */
 
@@ -1680,7 +1681,7 @@ static bool parse_number(parser_t *p, const tok_t *t, arg_t *a)
         }
         a->is_float = true;
         a->f = f;
-        if (!a->is_int && f == (double)(int64_t)f && fabs(f) < 9.3e18) {
+        if (!a->is_int && fabs(f) < 9.2e18 && f == (double)(int64_t)f) {
             a->is_int = true;
             a->i = (int64_t)f;
         }
@@ -2144,10 +2145,18 @@ struct ctx {
     uint32_t at_pos;   /* node being evaluated, for messages */
     sx_str_t at_text;
     const char *fname; /* function being called */
+    size_t used;       /* bytes allocated so far (Go has no limit; we do) */
 };
 
+static int fail(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Per-line arena memory. Every allocation is bounded by MAX_RESULT by the
+ * functions' own checks; the sum is bounded here (the execution fails). */
 static void *ctx_alloc(ctx_t *c, size_t n)
 {
+    c->used += n;
+    if (c->used > MAX_EXEC)
+        fail(c, "template execution exceeds %u MiB", MAX_EXEC >> 20);
     return sx_lq_labels_alloc(c->lb, n ? n : 1);
 }
 
@@ -2165,7 +2174,6 @@ static sx_str_t sb_take(ctx_t *c, sbuf_t *b)
 }
 
 /* Record an execution error (the first one wins) in Go's format. */
-static int fail(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(ctx_t *c, const char *fmt, ...)
 {
     if (c->failed)
@@ -2600,6 +2608,8 @@ static void sprint(ctx_t *c, sbuf_t *o, val_t *a, int n, bool ln)
         if (i > 0 && (ln || (!is_str && a[i - 1].k != V_STRING)))
             sb_putc(o, ' ');
         fmt_v(c, o, &a[i], false);
+        if (o->b.len > MAX_RESULT)
+            break; /* the caller's result check fails the call */
     }
     if (ln)
         sb_putc(o, '\n');
@@ -2634,6 +2644,8 @@ static sx_str_t eval_args_str(ctx_t *c, val_t *a, int n)
         if (i > 0 && !is_str && !prev)
             sb_putc(&o, ' ');
         fmt_v(c, &o, &a[i], true);
+        if (o.b.len > MAX_RESULT)
+            break;
     }
     return sb_take(c, &o);
 }
@@ -2641,6 +2653,8 @@ static sx_str_t eval_args_str(ctx_t *c, val_t *a, int n)
 static int f_html(ctx_t *c, val_t *a, int n, val_t *out)
 {
     sx_str_t s = eval_args_str(c, a, n);
+    if (s.len > MAX_RESULT / 5)
+        return call_err(c, "result too large");
     sbuf_t o = {SX_BUF_INIT};
     for (size_t i = 0; i < s.len; i++) {
         switch (s.ptr[i]) {
@@ -2660,6 +2674,8 @@ static int f_html(ctx_t *c, val_t *a, int n, val_t *out)
 static int f_js(ctx_t *c, val_t *a, int n, val_t *out)
 {
     sx_str_t s = eval_args_str(c, a, n);
+    if (s.len > MAX_RESULT / 6)
+        return call_err(c, "result too large");
     sbuf_t o = {SX_BUF_INIT};
     for (size_t i = 0; i < s.len;) {
         unsigned char ch = (unsigned char)s.ptr[i];
@@ -2711,8 +2727,11 @@ static void query_escape(sbuf_t *o, sx_str_t s)
 
 static int f_urlquery(ctx_t *c, val_t *a, int n, val_t *out)
 {
+    sx_str_t s = eval_args_str(c, a, n);
+    if (s.len > MAX_RESULT / 3)
+        return call_err(c, "result too large");
     sbuf_t o = {SX_BUF_INIT};
-    query_escape(&o, eval_args_str(c, a, n));
+    query_escape(&o, s);
     *out = vstr(sb_take(c, &o));
     return 0;
 }
@@ -3165,6 +3184,10 @@ static int f_printf(ctx_t *c, val_t *a, int n, val_t *out)
             continue;
         }
         fmt_arg(c, &o, &fs, verb, &args[argi++]);
+        if (o.b.len > MAX_RESULT) {
+            sx_buf_dispose(&o.b);
+            return call_err(c, "result too large");
+        }
     }
     if (argi < nargs) {
         sb_puts(&o, "%!(EXTRA ");
@@ -3644,6 +3667,8 @@ static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 static int f_b64enc(ctx_t *c, val_t *a, int n, val_t *out)
 {
     sx_str_t s = a[0].s;
+    if (s.len > MAX_RESULT / 2)
+        return call_err(c, "result too large");
     char *o = ctx_alloc(c, (s.len + 2) / 3 * 4 + 1);
     size_t w = 0;
     for (size_t i = 0; i < s.len; i += 3) {
@@ -3741,6 +3766,8 @@ static int f_b64dec(ctx_t *c, val_t *a, int n, val_t *out)
 
 static int f_urlencode(ctx_t *c, val_t *a, int n, val_t *out)
 {
+    if (a[0].s.len > MAX_RESULT / 3)
+        return call_err(c, "result too large");
     sbuf_t o = {SX_BUF_INIT};
     query_escape(&o, a[0].s);
     *out = vstr(sb_take(c, &o));
@@ -4708,7 +4735,11 @@ static int eval_call(ctx_t *c, const val_t *dot, const func_t *fn, const arg_t *
     cur_site = &cs;
     int rc = fn->impl(c, argv, num_in, out);
     cur_site = saved;
-    return rc;
+    if (rc || c->failed)
+        return -1;
+    if (out->k == V_STRING && out->s.len > MAX_RESULT)
+        return call_err(c, "result too large");
+    return 0;
 }
 
 static int eval_command(ctx_t *c, const val_t *dot, const cmd_t *cmd, const val_t *final, val_t *out)
@@ -4783,6 +4814,8 @@ static int walk(ctx_t *c, const val_t *dot, const node_t *nd)
         switch (nd->kind) {
         case N_TEXT:
             sx_buf_append(c->out, nd->text.ptr, nd->text.len);
+            if (c->out->len > MAX_EXEC)
+                return fail(c, "template output exceeds %u MiB", MAX_EXEC >> 20);
             break;
         case N_ACTION: {
             val_t v;
@@ -4792,6 +4825,8 @@ static int walk(ctx_t *c, const val_t *dot, const node_t *nd)
                 sbuf_t o = {*c->out};
                 fmt_v(c, &o, &v, true);
                 *c->out = o.b;
+                if (c->out->len > MAX_EXEC)
+                    return fail(c, "template output exceeds %u MiB", MAX_EXEC >> 20);
             }
             break;
         }

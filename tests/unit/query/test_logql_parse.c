@@ -236,6 +236,8 @@ static void test_logql_parse_errors_match_loki(void **state)
          "requirement, but app=~\".+\" will"},
         {"{a=\"b\"} | regexp \"(a)\"",
          "parse error : invalid regexp parser: at least one named capture must be supplied"},
+        {"{a=\"b\"} | regexp \"(?P<x>.)(?P<y>.)(?P<x>.)\"",
+         "parse error : invalid regexp parser: duplicate extracted label name 'x'"},
         {"{a=\"b\"} | pattern \"<_> <_>\"",
          "parse error : invalid pattern parser: at least one capture is required"},
         {"{a=\"b\"} | pattern \"<a><b>\"",
@@ -282,6 +284,15 @@ static void test_logql_parse_bad_regexes_are_errors(void **state)
         assert_int_equal(p.err.code, SX_EPARSE);
         done(&p);
     }
+    /* What RE2 refuses is refused, with Go's words. */
+    assert_error("{a=~\"(a)\\\\1\"}",
+                 "parse error : error parsing regexp: invalid escape sequence: `\\1`");
+    assert_error("{a=\"b\"} | regexp \"(?P<x>a(?=b))\"",
+                 "parse error : invalid regexp parser: error parsing regexp: invalid or "
+                 "unsupported Perl syntax: `(?=`");
+    assert_error("{a=\"b\"} | x=~\"a++\"",
+                 "parse error : error parsing regexp: invalid nested repetition operator: `++`");
+    assert_format("{a=\"b\"} |~ \"[(?=]\\\\(?=x+?\"", "{a=\"b\"} |~ \"[(?=]\\\\(?=x+?\"");
     /* A line filter's regex fails as Loki's pipeline does: after the rest. */
     assert_error("{a=\"b\"} |~ \"(\"", "parse error : stage '|~ \"(\"' : error parsing regexp: "
                                        "missing closing parenthesis: `(`");
