@@ -713,12 +713,45 @@ int sx_lq_json_compile(sx_lq_json_t *j, const sx_str_t *ids, const sx_str_t *exp
     return 0;
 }
 
-/* The first member of the object at v called key. Lenient: structural
- * trouble on the way means "not found", as jsonparser's key search. */
-static bool find_member(sx_lq_labels_t *lb, const char *d, const jval_t *obj, sx_str_t key,
-                        jval_t *out)
+/* Walk a path from cur, trying every member with the wanted key (the
+ * first one whose subtree has the rest of the path wins, as jsonparser's
+ * key search does). Lenient: structural trouble on the way means "not
+ * found". Returns true with *out set; out->type == 0 means the addressed
+ * value is malformed (out->vb is where it starts). */
+static bool nav(sx_lq_labels_t *lb, const char *d, const jval_t *cur, const sx_lq_jsonpath_t *p, size_t s,
+                jval_t *out)
 {
-    size_t off = obj->vb + 1, limit = obj->end;
+    if (s == p->n) {
+        *out = *cur;
+        return true;
+    }
+    const sx_lq_jsonpath_step_t *st = &p->steps[s];
+    size_t off = cur->vb + 1, limit = cur->end;
+    if (st->index >= 0) {
+        if (cur->type != JT_ARRAY)
+            return false;
+        off = next_token(d, off, limit);
+        if (off >= limit || d[off] == ']')
+            return false;
+        for (long i = 0;; i++) {
+            jval_t v;
+            if (get_value(d, off, limit, &v) != JE_OK) {
+                if (i == st->index && s + 1 == p->n) {
+                    *out = (jval_t){0, off, off, off};
+                    return true;
+                }
+                return false;
+            }
+            if (i == st->index)
+                return nav(lb, d, &v, p, s + 1, out);
+            off = next_token(d, v.end, limit);
+            if (off >= limit || d[off] != ',')
+                return false;
+            off++;
+        }
+    }
+    if (cur->type != JT_OBJECT)
+        return false;
     for (;;) {
         off = next_token(d, off, limit);
         if (off >= limit || d[off] != '"')
@@ -734,53 +767,23 @@ static bool find_member(sx_lq_labels_t *lb, const char *d, const jval_t *obj, sx
             char kbuf[256];
             char *o = k.len <= sizeof(kbuf) ? kbuf : sx_lq_labels_alloc(lb, k.len);
             long m = unescape(k.ptr, k.len, o);
-            match = m >= 0 && sx_str_eq((sx_str_t){o, (size_t)m}, key);
+            match = m >= 0 && sx_str_eq((sx_str_t){o, (size_t)m}, st->key);
         } else {
-            match = sx_str_eq(k, key);
+            match = sx_str_eq(k, st->key);
         }
         off = next_token(d, off, limit);
         if (off >= limit || d[off] != ':')
             return false;
         jval_t v;
         if (get_value(d, off + 1, limit, &v) != JE_OK) {
-            if (match) {
-                out->type = 0; /* matched but malformed: let the caller report */
-                out->vb = off + 1;
+            if (match && s + 1 == p->n) {
+                *out = (jval_t){0, off + 1, off + 1, off + 1};
                 return true;
             }
             return false;
         }
-        if (match) {
-            *out = v;
+        if (match && nav(lb, d, &v, p, s + 1, out))
             return true;
-        }
-        off = next_token(d, v.end, limit);
-        if (off >= limit || d[off] != ',')
-            return false;
-        off++;
-    }
-}
-
-static bool find_element(const char *d, const jval_t *arr, long index, jval_t *out)
-{
-    size_t off = arr->vb + 1, limit = arr->end;
-    off = next_token(d, off, limit);
-    if (off >= limit || d[off] == ']')
-        return false;
-    for (long i = 0;; i++) {
-        jval_t v;
-        if (get_value(d, off, limit, &v) != JE_OK) {
-            if (i == index) {
-                out->type = 0;
-                out->vb = off;
-                return true;
-            }
-            return false;
-        }
-        if (i == index) {
-            *out = v;
-            return true;
-        }
         off = next_token(d, v.end, limit);
         if (off >= limit || d[off] != ',')
             return false;
@@ -810,21 +813,8 @@ void sx_lq_json_extract(const sx_lq_json_t *j, sx_str_t line, sx_lq_labels_t *lb
         const sx_lq_jsonpath_t *p = &j->paths[i];
         if (rrc != JE_OK)
             break;
-        jval_t cur = root;
-        bool found = true;
-        for (size_t s = 0; s < p->n && found; s++) {
-            jval_t next;
-            if (cur.type == 0) {
-                found = false;
-            } else if (p->steps[s].index < 0) {
-                found = cur.type == JT_OBJECT && find_member(lb, d, &cur, p->steps[s].key, &next);
-            } else {
-                found = cur.type == JT_ARRAY && find_element(d, &cur, p->steps[s].index, &next);
-            }
-            if (found)
-                cur = next;
-        }
-        if (!found)
+        jval_t cur;
+        if (!nav(lb, d, &root, p, 0, &cur))
             continue;
         if (cur.type == 0) {
             /* The addressed value is malformed: Get's error. */

@@ -590,7 +590,7 @@ static int time_parse(sx_str_t layout, sx_str_t value, gtime_t *out)
     const char *l = layout.ptr, *v = value.ptr;
     size_t ln = layout.len, vn = value.len;
     int64_t year = 0;
-    int month = -1, day = -1, hour = 0, min = 0, sec = 0, nsec = 0;
+    int month = -1, day = -1, hour = 0, min = 0, sec = 0, nsec = 0, yday = -1;
     bool pm = false, am = false, have_off = false, utc = false;
     int zoff = 0;
     char zname[8] = "";
@@ -663,17 +663,20 @@ static int time_parse(sx_str_t layout, sx_str_t value, gtime_t *out)
             if (getnum(&v, &vn, std == STD_ZERO_DAY, &day))
                 return -1;
             break;
-        case STD_UNDER_YDAY: case STD_ZERO_YDAY:
-            for (int k = 0; k < 3; k++) {
-                if (std == STD_UNDER_YDAY && vn && v[0] == ' ') {
+        case STD_UNDER_YDAY: case STD_ZERO_YDAY: {
+            for (int k = 0; k < 2; k++)
+                if (std == STD_UNDER_YDAY && vn && v[0] == ' ')
                     v++, vn--;
-                    continue;
-                }
-                if (!is_dig(v, vn, 0))
-                    return -1;
-                v++, vn--;
+            int nd = 0;
+            yday = 0;
+            while (nd < 3 && is_dig(v, vn, 0)) {
+                yday = yday * 10 + (v[0] - '0');
+                v++, vn--, nd++;
             }
+            if (nd == 0 || (std == STD_ZERO_YDAY && nd != 3) || yday < 1 || yday > 366)
+                return -1;
             break;
+        }
         case STD_HOUR:
             if (getnum(&v, &vn, false, &hour) || hour > 23)
                 return -1;
@@ -831,6 +834,30 @@ static int time_parse(sx_str_t layout, sx_str_t value, gtime_t *out)
         hour += 12;
     else if (am && hour == 12)
         hour = 0;
+    if (yday >= 0) {
+        /* Go: the day of the year gives month and day, which must agree
+         * with any parsed ones. */
+        static const int before[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365};
+        int m = 0, d = 0;
+        if (is_leap(year)) {
+            if (yday == 31 + 29) {
+                m = 2;
+                d = 29;
+            } else if (yday > 31 + 29) {
+                yday--;
+            }
+        }
+        if (m == 0) {
+            m = yday / 31 + 1;
+            if (before[m] < yday)
+                m++;
+            d = yday - before[m - 1];
+        }
+        if ((month >= 0 && month != m) || (day >= 0 && day != d))
+            return -1;
+        month = m;
+        day = d;
+    }
     if (month < 0)
         month = 1;
     if (day < 0)
@@ -1842,6 +1869,7 @@ static arg_t *parse_operand(parser_t *p)
         a->nidents += (uint32_t)extra;
         const tok_t *last = &fields[extra - 1];
         a->text.len = (size_t)(last->val.ptr + last->val.len - a->text.ptr);
+        a->pos = fields[0].pos; /* Go reports a chain at its second link */
         return a;
     }
     if (a->kind == A_BOOL || a->kind == A_STRING || a->kind == A_NUMBER || a->kind == A_NIL ||
@@ -2565,7 +2593,7 @@ static int f_index(ctx_t *c, val_t *a, int n, val_t *out)
             sx_lq_labels_get(c->lb, a[i].s, &v);
             item = vstr(v);
         } else if (item.k == V_STRING) {
-            int64_t x;
+            int64_t x = 0;
             if (index_arg(c, &a[i], (int64_t)item.s.len, &x, false))
                 return -1;
             item = (val_t){.k = V_UINT8, .i = (unsigned char)item.s.ptr[x]};
@@ -2801,7 +2829,7 @@ static void go_quote(sbuf_t *o, sx_str_t s, bool ascii)
             char b[8];
             snprintf(b, sizeof(b), "\\x%02x", r);
             sb_puts(o, b);
-        } else if (r >= 0x80 && (ascii || r < 0xA0 || r == 0xAD || r == 0xFEFF)) {
+        } else if (r >= 0x80 && (ascii || r <= 0xA0 || r == 0xAD || r == 0xFEFF)) {
             char b[12];
             if (r < 0x10000)
                 snprintf(b, sizeof(b), "\\u%04x", r);
@@ -2903,6 +2931,8 @@ static void fmt_float_verb(sbuf_t *o, const fspec_t *f, double v, uint32_t verb)
         pad(o, &g, sx_str(b), false);
         return;
     }
+    if (verb == 'v' && f->prec >= 0)
+        verb = 'g';
     if (verb == 'v' || ((verb == 'g' || verb == 'G') && f->prec < 0)) {
         sbuf_t t = {SX_BUF_INIT};
         fmt_float_v(&t, v);
@@ -3050,7 +3080,21 @@ static void fmt_arg(ctx_t *c, sbuf_t *o, const fspec_t *f, uint32_t verb, const 
         }
         case 'q': {
             sbuf_t q = {SX_BUF_INIT};
-            go_quote(&q, s, f->plus);
+            bool bq = f->sharp && !sx_lq_has_rune_error(s);
+            for (size_t i = 0; bq && i < s.len; i++) {
+                unsigned char ch = (unsigned char)s.ptr[i];
+                if (ch == '`' || (ch < ' ' && ch != '\t') || ch == 0x7f)
+                    bq = false;
+            }
+            if (bq && memmem(s.ptr ? s.ptr : "", s.len, "\xef\xbb\xbf", 3))
+                bq = false;
+            if (bq) {
+                sb_putc(&q, '`');
+                sb_put(&q, s.ptr, s.len);
+                sb_putc(&q, '`');
+            } else {
+                go_quote(&q, s, f->plus);
+            }
             pad(o, f, (sx_str_t){q.b.ptr, q.b.len}, false);
             sx_buf_dispose(&q.b);
             break;
@@ -4689,9 +4733,12 @@ static int eval_call(ctx_t *c, const val_t *dot, const func_t *fn, const arg_t *
     int num_fixed = (int)nargs;
     if (fn->variadic) {
         num_fixed = np - 1;
-        if (num_in < num_fixed)
+        if (num_in < num_fixed) {
+            at(c, pos, sx_str(fn->name));
             return fail(c, "wrong number of args for %s: want at least %d got %u", fn->name, np - 1, nargs);
+        }
     } else if (num_in != np) {
+        at(c, pos, sx_str(fn->name));
         return fail(c, "wrong number of args for %s: want %d got %d", fn->name, np, num_in);
     }
     if (fn->special) {
