@@ -6,6 +6,7 @@
  * turns kept entries into samples grouped by their final labels, and
  * reduces every step's window; PromQL's evaluator does the rest. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +388,8 @@ typedef struct rangerun {
     const sx_str_t *by;
     size_t nby;
     bool without, grouped;
+    bool lines_only;        /* the pipeline only filters lines */
+    ptrdiff_t stream_series; /* lines_only: the current stream's series, or -1 */
     int rc;
 } rangerun_t;
 
@@ -532,11 +535,20 @@ static int range_block(void *arg, const sx_log_block_t *b)
         c->stats->post_filter_lines++;
         if (bytes)
             v = (double)line.len;
-        sx_lq_labels_t *lb = sx_lq__pipe_labels(r->pipe);
-        apply_grouping(r, lb);
-        rseries_t *s = series_for(r, lb);
-        if (!s)
-            return r->rc;
+        rseries_t *s;
+        if (r->lines_only && nmeta == 0 && r->stream_series >= 0) {
+            /* Only line filters and no metadata: the series is the
+             * stream's own, found once. */
+            s = &r->s[r->stream_series];
+        } else {
+            sx_lq_labels_t *lb = sx_lq__pipe_labels(r->pipe);
+            apply_grouping(r, lb);
+            s = series_for(r, lb);
+            if (!s)
+                return r->rc;
+            if (r->lines_only && nmeta == 0)
+                r->stream_series = s - r->s;
+        }
         add_sample(r, s, b->ts[i], v);
     }
     return 0;
@@ -665,8 +677,10 @@ static int ext_range(void *varg, pq_ctx_t *pc, pq_value_t *out)
     bool need_lines = !(sx_lq__pipe_lines_only(r.pipe) && sel->log.nstages == 0 &&
                         (r.rop == SX_LQ_R_COUNT || r.rop == SX_LQ_R_RATE || r.rop == SX_LQ_R_ABSENT));
     int flags = (need_lines ? SX_LOGREAD_LINES : 0) | SX_LOGREAD_META;
+    r.lines_only = sx_lq__pipe_lines_only(r.pipe) && !r.grouped;
     for (size_t i = 0; i < nst && !rc; i++) {
         r.st = &st[i];
+        r.stream_series = -1;
         sx_log_read_stats_t rs = {0};
         rc = sx_logstore_read(c->ls, st[i].id, mint, maxt, flags, nn ? &hint : NULL, range_block, &r,
                               &rs);

@@ -438,6 +438,16 @@ bool sx_lq__pipe_run(sx_lq_pipe_t *p, const sx_label_t *stream, uint32_t nstream
 {
     shared_t *sh = p->sh;
     sx_lq_labels_t *lb = &p->lb;
+    if (sh->lines_only) {
+        /* Only line filters: test the line before building any labels. */
+        for (size_t i = 0; i < sh->nstages; i++)
+            if (!line_filter(&sh->stages[i], *linep))
+                return false;
+        sx_lq_labels_reset(lb, stream, nstream);
+        for (uint32_t i = 0; i < nmeta; i++)
+            sx_lq_labels_add(lb, SX_LQ_META, meta[i].name, meta[i].value);
+        return true;
+    }
     sx_lq_labels_reset(lb, stream, nstream);
     for (uint32_t i = 0; i < nmeta; i++)
         sx_lq_labels_add(lb, SX_LQ_META, meta[i].name, meta[i].value);
