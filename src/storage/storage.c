@@ -40,6 +40,11 @@ struct sx_storage {
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;
     bool stop;
+    /* Log heads that fill up are flushed by their own thread, so that a
+     * long compaction on the background thread never holds them back. */
+    pthread_t flusher;
+    pthread_cond_t flush_cv;
+    bool flush_kicked;
     _Atomic int64_t free_cache;     /* bytes */
     _Atomic int64_t free_cache_at;  /* ms */
 };
@@ -130,6 +135,35 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
+static void *flusher_main(void *arg)
+{
+    sx_storage_t *s = arg;
+    pthread_mutex_lock(&s->bg_mu);
+    while (!s->stop) {
+        if (!s->flush_kicked) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->flush_cv, &s->bg_mu, &ts);
+        }
+        s->flush_kicked = false;
+        if (s->stop)
+            break;
+        pthread_mutex_unlock(&s->bg_mu);
+        pthread_rwlock_rdlock(&s->lock);
+        for (size_t i = 0; i < s->ntenants; i++)
+            for (int k = 0; k < SX_LOG_KINDS; k++) {
+                sx_logstore_t *ls = atomic_load(&s->tenants[i].logs[k]);
+                if (ls && sx_logstore_head_full(ls))
+                    sx_logstore_flush(ls);
+            }
+        pthread_rwlock_unlock(&s->lock);
+        pthread_mutex_lock(&s->bg_mu);
+    }
+    pthread_mutex_unlock(&s->bg_mu);
+    return NULL;
+}
+
 sx_storage_t *sx_storage_open(const sx_storage_opts_t *opts, sx_err_t *err)
 {
     sx_storage_t *s = sx_xcalloc(1, sizeof(*s));
@@ -138,6 +172,7 @@ sx_storage_t *sx_storage_open(const sx_storage_opts_t *opts, sx_err_t *err)
     pthread_rwlock_init(&s->lock, NULL);
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->bg_cv, NULL);
+    pthread_cond_init(&s->flush_cv, NULL);
     char tdir[4200];
     snprintf(tdir, sizeof(tdir), "%s/tenants", s->dir);
     if (sx_mkdir_p(tdir)) {
@@ -160,6 +195,7 @@ sx_storage_t *sx_storage_open(const sx_storage_opts_t *opts, sx_err_t *err)
     }
     closedir(d);
     pthread_create(&s->bg, NULL, bg_main, s);
+    pthread_create(&s->flusher, NULL, flusher_main, s);
     return s;
 fail:
     for (size_t i = 0; i < s->ntenants; i++)
@@ -177,14 +213,17 @@ void sx_storage_close(sx_storage_t *s)
     pthread_mutex_lock(&s->bg_mu);
     s->stop = true;
     pthread_cond_signal(&s->bg_cv);
+    pthread_cond_signal(&s->flush_cv);
     pthread_mutex_unlock(&s->bg_mu);
     pthread_join(s->bg, NULL);
+    pthread_join(s->flusher, NULL);
     for (size_t i = 0; i < s->ntenants; i++)
         close_tenant(&s->tenants[i]);
     free(s->tenants);
     pthread_rwlock_destroy(&s->lock);
     pthread_mutex_destroy(&s->bg_mu);
     pthread_cond_destroy(&s->bg_cv);
+    pthread_cond_destroy(&s->flush_cv);
     free(s->dir);
     free(s);
 }
@@ -270,7 +309,8 @@ sx_logstore_t *sx_storage_logs(sx_storage_t *s, const char *tenant, int kind, sx
 void sx_storage_kick(sx_storage_t *s)
 {
     pthread_mutex_lock(&s->bg_mu);
-    pthread_cond_signal(&s->bg_cv);
+    s->flush_kicked = true;
+    pthread_cond_signal(&s->flush_cv);
     pthread_mutex_unlock(&s->bg_mu);
 }
 

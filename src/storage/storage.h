@@ -49,7 +49,7 @@ sx_logstore_t *sx_storage_logs(sx_storage_t *s, const char *tenant, int kind, sx
 /* The log store if it exists already, else NULL (for readers). */
 sx_logstore_t *sx_storage_logs_peek(sx_storage_t *s, const char *tenant, int kind);
 
-/* Wake the background thread now (a log head is over its size limit). */
+/* Wake the log flusher now (a log head is over its size limit). */
 void sx_storage_kick(sx_storage_t *s);
 
 /* Seal every tenant's head into on-disk parts; returns when durable. */

@@ -58,6 +58,13 @@ sx_lq_labels_t *sx_lq__pipe_labels(sx_lq_pipe_t *p);
 /* Whether the pipeline only filters lines (no parser, formatter or label
  * stage), so output labels are the stream's plus metadata. */
 bool sx_lq__pipe_lines_only(const sx_lq_pipe_t *p);
+/* Mark in mask[0..n) the lines of a block that may pass the pipeline's
+ * leading |= filter, searching the block's bytes at once instead of line
+ * by line (lines must be adjacent in memory, as the store delivers them).
+ * Returns false when there is no such filter (every line is a candidate;
+ * mask untouched). */
+bool sx_lq__pipe_prefilter(const sx_lq_pipe_t *p, const sx_str_t *lines, size_t n, uint8_t *mask);
+
 /* Substrings every kept line must contain (the leading |= filters), for
  * the store's bloom filters. Arena memory. */
 size_t sx_lq__pipe_needles(const sx_lq_pipe_t *p, sx_str_t **out, sx_arena_t *a);

@@ -149,6 +149,8 @@ typedef struct logrun {
     size_t stream_kept;     /* entries kept from the current stream */
     int64_t last_ts;        /* interval sampling, per stream */
     bool have_last;
+    uint8_t *mask;          /* prefilter candidates of the current block */
+    size_t maskcap;
     int rc;
 } logrun_t;
 
@@ -182,6 +184,15 @@ static bool key_eq(const out_stream_t *o, const sx_lq_labels_t *lb, bool stream_
         k++;
     }
     return k == o->nstream;
+}
+
+static uint8_t *block_mask(uint8_t **mask, size_t *cap, size_t n)
+{
+    if (n > *cap) {
+        *cap = n;
+        *mask = sx_xrealloc(*mask, n);
+    }
+    return *mask;
 }
 
 static uint32_t out_for(logrun_t *r, sx_lq_labels_t *lb)
@@ -224,11 +235,15 @@ static int log_block(void *arg, const sx_log_block_t *b)
     if ((r->rc = check(c)))
         return r->rc;
     c->stats->lines_processed += b->n;
+    uint8_t *mask = block_mask(&r->mask, &r->maskcap, b->n);
+    bool pre = sx_lq__pipe_prefilter(r->pipe, b->lines, b->n, mask);
     for (size_t k = 0; k < b->n; k++) {
         size_t i = p->backward ? b->n - 1 - k : k;
         int64_t ts = b->ts[i];
         sx_str_t line = b->lines[i];
         c->stats->bytes_processed += line.len;
+        if (pre && !mask[i])
+            continue;
         const sx_label_t *meta = NULL;
         uint32_t nmeta = 0;
         if (b->meta_idx) {
@@ -357,6 +372,7 @@ static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
     }
     free(r.kept);
     free(r.outs);
+    free(r.mask);
     tab_dispose(&r.tab);
     return rc;
 }
@@ -388,8 +404,11 @@ typedef struct rangerun {
     const sx_str_t *by;
     size_t nby;
     bool without, grouped;
+    bool keep_error;        /* pushed-down grouping keeps __error__ (it must still fail) */
     bool lines_only;        /* the pipeline only filters lines */
     ptrdiff_t stream_series; /* lines_only: the current stream's series, or -1 */
+    uint8_t *mask;          /* prefilter candidates of the current block */
+    size_t maskcap;
     int rc;
 } rangerun_t;
 
@@ -428,6 +447,8 @@ static void apply_grouping(rangerun_t *r, sx_lq_labels_t *lb)
         bool listed = false;
         for (size_t k = 0; k < r->nby && !listed; k++)
             listed = sx_str_eq(r->by[k], lb->v[i].name);
+        if (r->keep_error && sx_str_eq_cstr(lb->v[i].name, SX_LQ_ERROR_LABEL))
+            continue;
         if (listed == r->without)
             gone[ng++] = lb->v[i].name;
     }
@@ -519,9 +540,13 @@ static int range_block(void *arg, const sx_log_block_t *b)
         return r->rc;
     c->stats->lines_processed += b->n;
     bool bytes = r->rop == SX_LQ_R_BYTES || r->rop == SX_LQ_R_BYTES_RATE;
+    uint8_t *mask = block_mask(&r->mask, &r->maskcap, b->n);
+    bool pre = b->lines && sx_lq__pipe_prefilter(r->pipe, b->lines, b->n, mask);
     for (size_t i = 0; i < b->n; i++) {
         sx_str_t line = b->lines ? b->lines[i] : SX_STR_NULL;
         c->stats->bytes_processed += line.len;
+        if (pre && !mask[i])
+            continue;
         const sx_label_t *meta = NULL;
         uint32_t nmeta = 0;
         if (b->meta_idx) {
@@ -588,6 +613,11 @@ static void sort_samples(rseries_t *s)
 typedef struct ext_arg {
     ctx_t *c;
     const sx_logql_expr_t *agg;
+    /* Grouping of an enclosing sum/min/max pushed down (NULL = none):
+     * summing per-stream counts and then grouping is the same as counting
+     * per group, and keeps extracted labels from making a series each. */
+    const sx_logql_grouping_t *push;
+    bool push_all;          /* the enclosing aggregation has no grouping */
 } ext_arg_t;
 
 static const char *error_label(const sx_label_t *l, uint32_t n)
@@ -658,6 +688,12 @@ static int ext_range(void *varg, pq_ctx_t *pc, pq_value_t *out)
         r.without = agg->range.grouping->without;
         r.by = agg->range.grouping->labels;
         r.nby = agg->range.grouping->nlabels;
+    } else if (ea->push || ea->push_all) {
+        r.grouped = true;
+        r.keep_error = true;
+        r.without = ea->push ? ea->push->without : false;
+        r.by = ea->push ? ea->push->labels : NULL;
+        r.nby = ea->push ? ea->push->nlabels : 0;
     }
     int rc = 0;
     r.pipe = sx_lq__pipe_create(sel, agg->range.has_unwrap ? &agg->range.unwrap : NULL, c->a, c->err);
@@ -788,6 +824,7 @@ static int ext_range(void *varg, pq_ctx_t *pc, pq_value_t *out)
         free(r.s[i].cdiff);
     }
     free(r.s);
+    free(r.mask);
     tab_dispose(&r.tab);
     return rc;
 }
@@ -826,6 +863,36 @@ static pq_node_t *pcall(ctx_t *c, const char *name, pq_node_t **args, size_t nar
     return n;
 }
 
+/* Whether the grouping of vector aggregation e may be applied inside its
+ * range aggregation already: sum of additive functions, min of min and max
+ * of max give the same answer over the merged samples of a group. */
+static bool pushable(const sx_logql_expr_t *e)
+{
+    const sx_logql_expr_t *in = e->vec.expr;
+    if (in->kind != SX_LQ_EXPR_RANGE_AGG || in->range.grouping)
+        return false;
+    int r = in->range.op;
+    switch (e->vec.op) {
+    case SX_LQ_VEC_SUM:
+        return r == SX_LQ_RANGE_COUNT_OVER_TIME || r == SX_LQ_RANGE_BYTES_OVER_TIME ||
+               r == SX_LQ_RANGE_BYTES_RATE || r == SX_LQ_RANGE_SUM_OVER_TIME ||
+               (r == SX_LQ_RANGE_RATE);
+    case SX_LQ_VEC_MAX:
+        return r == SX_LQ_RANGE_MAX_OVER_TIME;
+    case SX_LQ_VEC_MIN:
+        return r == SX_LQ_RANGE_MIN_OVER_TIME;
+    default:
+        return false;
+    }
+}
+
+static void push_grouping(void *arg, const sx_logql_grouping_t *g)
+{
+    ext_arg_t *ea = arg;
+    ea->push = g;
+    ea->push_all = g == NULL;
+}
+
 static pq_node_t *translate(ctx_t *c, const sx_logql_expr_t *e)
 {
     switch (e->kind) {
@@ -837,7 +904,7 @@ static pq_node_t *translate(ctx_t *c, const sx_logql_expr_t *e)
     }
     case SX_LQ_EXPR_RANGE_AGG: {
         pq_node_t *n = pnode(c, PQ_EXTERN, SX_PROMQL_VECTOR);
-        ext_arg_t *ea = sx_arena_alloc(c->a, sizeof(*ea));
+        ext_arg_t *ea = sx_arena_calloc(c->a, 1, sizeof(*ea));
         ea->c = c;
         ea->agg = e;
         n->ext.fn = ext_range;
@@ -852,6 +919,8 @@ static pq_node_t *translate(ctx_t *c, const sx_logql_expr_t *e)
     }
     case SX_LQ_EXPR_VECTOR_AGG: {
         pq_node_t *inner = translate(c, e->vec.expr);
+        if (inner && inner->kind == PQ_EXTERN && pushable(e))
+            push_grouping(inner->ext.ctx, e->vec.grouping);
         if (e->vec.op == SX_LQ_VEC_SORT || e->vec.op == SX_LQ_VEC_SORT_DESC) {
             pq_node_t *n = pcall(c, e->vec.op == SX_LQ_VEC_SORT ? "sort" : "sort_desc", &inner, 1);
             return n;

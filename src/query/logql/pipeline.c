@@ -247,6 +247,53 @@ size_t sx_lq__pipe_needles(const sx_lq_pipe_t *p, sx_str_t **out, sx_arena_t *a)
     return n;
 }
 
+bool sx_lq__pipe_prefilter(const sx_lq_pipe_t *p, const sx_str_t *lines, size_t n, uint8_t *mask)
+{
+    /* The longest leading needle: the most selective and the fastest to
+     * search for. */
+    sx_str_t needle = SX_STR_NULL;
+    for (size_t i = 0; i < p->sh->nstages; i++) {
+        const sx_logql_stage_t *st = p->sh->stages[i].st;
+        if (st->kind == SX_LQ_STAGE_LINE_FORMAT || st->kind == SX_LQ_STAGE_DECOLORIZE ||
+            st->kind == SX_LQ_STAGE_UNPACK)
+            break;
+        if (st->kind == SX_LQ_STAGE_LINE_FILTER && st->line.op == SX_LQ_LINE_CONTAINS &&
+            st->line.nalts == 1 && !st->line.alts[0].ip && st->line.alts[0].value.len > needle.len)
+            needle = st->line.alts[0].value;
+    }
+    if (needle.len == 0 || n == 0 || !lines[0].ptr)
+        return false;
+    const char *base = lines[0].ptr, *end = lines[n - 1].ptr + lines[n - 1].len;
+    /* Adjacent lines only (what the store delivers); otherwise fall back. */
+    if (end < base || (size_t)(end - base) > ((size_t)1 << 31))
+        return false;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += lines[i].len;
+    if (total != (size_t)(end - base))
+        return false;
+    memset(mask, 0, n);
+    const char *q = base;
+    size_t li = 0;
+    while (q < end && li < n) {
+        const char *m = memmem(q, (size_t)(end - q), needle.ptr, needle.len);
+        if (!m)
+            break;
+        while (li < n && lines[li].ptr + lines[li].len <= m)
+            li++;
+        if (li == n)
+            break;
+        if (m + needle.len <= lines[li].ptr + lines[li].len) {
+            mask[li] = 1;
+            q = lines[li].ptr + lines[li].len;
+            li++;
+        } else {
+            q = m + 1; /* the match spans two lines */
+        }
+    }
+    return true;
+}
+
 /* ---- Line filters ---- */
 
 static bool mem_contains(sx_str_t hay, sx_str_t needle)

@@ -24,16 +24,6 @@ static const uint8_t tok_class[256] = {
 #undef R16
 };
 
-static inline uint64_t mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 static inline uint8_t fold(uint8_t c)
 {
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c | 0x20) : c;
@@ -48,24 +38,32 @@ uint32_t sx_logbloom__size_log2(uint64_t raw)
     return l;
 }
 
-static inline void set_gram(uint8_t *bits, uint64_t mask, uint32_t g)
+/* Two positions from one multiplication: the top bits, and a window
+ * below them (at most 24 bits each, so the two do not overlap). */
+static inline void positions(uint32_t g, uint32_t log2, uint64_t *a, uint64_t *b)
 {
-    uint64_t h = mix(g);
-    uint64_t a = h & mask, b = (h >> 32) & mask;
+    uint64_t h = (uint64_t)(g ^ 0x5bd1e995u) * 0x9e3779b97f4a7c15ULL;
+    *a = h >> (64 - log2);
+    *b = (h >> 16) & ((1ULL << log2) - 1);
+}
+
+static inline void set_gram(uint8_t *bits, uint32_t log2, uint32_t g)
+{
+    uint64_t a, b;
+    positions(g, log2, &a, &b);
     bits[a >> 3] |= (uint8_t)(1u << (a & 7));
     bits[b >> 3] |= (uint8_t)(1u << (b & 7));
 }
 
-static inline bool has_gram(const uint8_t *bits, uint64_t mask, uint32_t g)
+static inline bool has_gram(const uint8_t *bits, uint32_t log2, uint32_t g)
 {
-    uint64_t h = mix(g);
-    uint64_t a = h & mask, b = (h >> 32) & mask;
+    uint64_t a, b;
+    positions(g, log2, &a, &b);
     return (bits[a >> 3] >> (a & 7) & 1) && (bits[b >> 3] >> (b & 7) & 1);
 }
 
 void sx_logbloom__add(uint8_t *bits, uint32_t log2, const char *line, size_t len)
 {
-    uint64_t mask = (1ULL << log2) - 1;
     const uint8_t *p = (const uint8_t *)line;
     uint32_t g = 0, run = 0, last = 0;
     bool have_last = false;
@@ -80,7 +78,7 @@ void sx_logbloom__add(uint8_t *bits, uint32_t log2, const char *line, size_t len
             /* Repeated grams (runs of one character, words seen twice in a
              * row) cost nothing to skip. */
             if (!have_last || g != last)
-                set_gram(bits, mask, g);
+                set_gram(bits, log2, g);
             last = g;
             have_last = true;
         }
@@ -89,7 +87,6 @@ void sx_logbloom__add(uint8_t *bits, uint32_t log2, const char *line, size_t len
 
 bool sx_logbloom__may_contain(const uint8_t *bits, uint32_t log2, sx_str_t needle)
 {
-    uint64_t mask = (1ULL << log2) - 1;
     const uint8_t *p = (const uint8_t *)needle.ptr;
     uint32_t g = 0, run = 0;
     for (size_t i = 0; i < needle.len; i++) {
@@ -99,7 +96,7 @@ bool sx_logbloom__may_contain(const uint8_t *bits, uint32_t log2, sx_str_t needl
             continue;
         }
         g = (g << 8) | fold(c);
-        if (++run >= 4 && !has_gram(bits, mask, g))
+        if (++run >= 4 && !has_gram(bits, log2, g))
             return false;
     }
     return true;

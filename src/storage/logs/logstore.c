@@ -5,8 +5,9 @@
  *   wal/            write-ahead log segments (records carry stream labels)
  *   streams.log     framed records [id][labels] for streams in parts
  *   parts/<seq>.lpart
- * Locks, outermost first: flush_mu (one flush or compaction at a time),
- * append_lock (appends share it; a flush takes it alone to swap heads and
+ * Locks, outermost first: compact_mu (one compaction or retention pass
+ * at a time), flush_mu (one flush at a time; never held while compacting,
+ * so a long merge does not hold back the head), append_lock (appends share it; a flush takes it alone to swap heads and
  * rotate the log together), reg_lock (registry), the stream stripes
  * (heads), parts_lock (the part list; readers pin parts with refs). */
 #include <dirent.h>
@@ -28,8 +29,11 @@
 
 #define NSTRIPES 64
 #define DAY_NS (86400LL * 1000000000LL)
-#define HEAD_MAX_BYTES (256LL << 20)
+#define HEAD_MAX_BYTES (256LL << 20)   /* flush when the head holds this many line bytes */
+#define HEAD_HARD_BYTES (768LL << 20)  /* writers wait above this */
 #define COMPACT_MIN_PARTS 6
+#define COMPACT_MAX_PARTS 16
+#define COMPACT_MAX_BYTES (4ULL << 30)
 #define REC_ENTRIES 1
 
 /* Entries of a stream not yet in a part. data holds, per entry, the line
@@ -58,7 +62,9 @@ struct sx_logstore {
     char *dir;
     sx_logstore_opts_t opts;
     sx_wal_t *wal;
-    pthread_mutex_t flush_mu;
+    pthread_mutex_t flush_mu, compact_mu;
+    pthread_mutex_t room_mu;  /* writers wait here while the head is over its hard limit */
+    pthread_cond_t room_cv;
     pthread_rwlock_t append_lock, reg_lock, parts_lock;
     pthread_mutex_t stripes[NSTRIPES];
     lstream_t **streams;
@@ -511,6 +517,9 @@ sx_logstore_t *sx_logstore__open(const char *dir, const sx_logstore_opts_t *opts
     ls->opts = *opts;
     ls->streams_fd = -1;
     pthread_mutex_init(&ls->flush_mu, NULL);
+    pthread_mutex_init(&ls->compact_mu, NULL);
+    pthread_mutex_init(&ls->room_mu, NULL);
+    pthread_cond_init(&ls->room_cv, NULL);
     pthread_rwlock_init(&ls->append_lock, NULL);
     pthread_rwlock_init(&ls->reg_lock, NULL);
     pthread_rwlock_init(&ls->parts_lock, NULL);
@@ -560,6 +569,9 @@ void sx_logstore__close(sx_logstore_t *ls)
     if (ls->streams_fd >= 0)
         close(ls->streams_fd);
     pthread_mutex_destroy(&ls->flush_mu);
+    pthread_mutex_destroy(&ls->compact_mu);
+    pthread_mutex_destroy(&ls->room_mu);
+    pthread_cond_destroy(&ls->room_cv);
     pthread_rwlock_destroy(&ls->append_lock);
     pthread_rwlock_destroy(&ls->reg_lock);
     pthread_rwlock_destroy(&ls->parts_lock);
@@ -713,6 +725,24 @@ int sx_logstore_append(sx_logstore_t *ls, const sx_log_batch_t *b, sx_log_append
                 put_str(&rec, e->meta[j].value);
             }
         }
+    }
+    /* Back-pressure: past the hard limit, writers wait for a flush to
+     * make room (the sealed head is already being written), at most a
+     * few seconds, rather than letting memory grow without bound. */
+    if (atomic_load(&ls->head_bytes) >= HEAD_HARD_BYTES) {
+        int64_t until = sx_mono_ns() + 10LL * 1000000000LL;
+        pthread_mutex_lock(&ls->room_mu);
+        while (atomic_load(&ls->head_bytes) >= HEAD_HARD_BYTES && sx_mono_ns() < until) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&ls->room_cv, &ls->room_mu, &ts);
+        }
+        pthread_mutex_unlock(&ls->room_mu);
     }
     pthread_rwlock_rdlock(&ls->append_lock);
     int rc = sx_wal_commit(ls->wal, rec.ptr, rec.len, err);
@@ -934,6 +964,9 @@ int sx_logstore_flush(sx_logstore_t *ls)
     ls->last_flush_ms = sx_now_ms();
     ls->head_since_ms = 0;
     pthread_mutex_unlock(&ls->flush_mu);
+    pthread_mutex_lock(&ls->room_mu);
+    pthread_cond_broadcast(&ls->room_cv);
+    pthread_mutex_unlock(&ls->room_mu);
     if (ndw)
         sx_log_info("logs", "%s: flushed %lld entries (%lld bytes) into %zu parts in %.1f ms",
                     ls->dir, (long long)sealed_entries, (long long)sealed_bytes, ndw,
@@ -1377,35 +1410,64 @@ static int merge_parts(sx_logstore_t *ls, sx_lpart_t **in, size_t n, sx_err_t *e
     return 0;
 }
 
+/* Pick parts of one day to merge, tiered so that data is rewritten a
+ * logarithmic number of times: the smallest parts of the day, as many as
+ * keep the merge worthwhile (the output at least twice its biggest
+ * input), at most COMPACT_MAX_PARTS and COMPACT_MAX_BYTES. Caller holds
+ * parts_lock; the picked parts are pinned. */
+static size_t pick_merge(sx_logstore_t *ls, sx_lpart_t ***out)
+{
+    for (size_t i = 0; i < ls->nparts;) {
+        size_t j = i;
+        while (j < ls->nparts && ls->parts[j]->day == ls->parts[i]->day)
+            j++;
+        size_t n = j - i;
+        if (n >= COMPACT_MIN_PARTS) {
+            sx_lpart_t **by = sx_xmalloc(n * sizeof(*by));
+            memcpy(by, ls->parts + i, n * sizeof(*by));
+            for (size_t a = 1; a < n; a++)
+                for (size_t b = a; b > 0 && by[b]->size < by[b - 1]->size; b--) {
+                    sx_lpart_t *t = by[b];
+                    by[b] = by[b - 1];
+                    by[b - 1] = t;
+                }
+            size_t k = 0;
+            uint64_t total = 0;
+            while (k < n && k < COMPACT_MAX_PARTS && total + by[k]->size <= COMPACT_MAX_BYTES) {
+                total += by[k]->size;
+                k++;
+            }
+            if (k >= COMPACT_MIN_PARTS / 2 + 1 && total >= 2 * by[k - 1]->size) {
+                for (size_t x = 0; x < k; x++)
+                    sx_lpart__ref(by[x]);
+                *out = by;
+                return k;
+            }
+            free(by);
+        }
+        i = j;
+    }
+    return 0;
+}
+
 static void compact(sx_logstore_t *ls)
 {
     for (;;) {
+        /* A full head goes first: flushing keeps memory bounded. */
+        if (sx_logstore_head_full(ls))
+            return;
         pthread_rwlock_rdlock(&ls->parts_lock);
         sx_lpart_t **pick = NULL;
-        size_t npick = 0;
-        for (size_t i = 0; i < ls->nparts && !npick;) {
-            size_t j = i;
-            while (j < ls->nparts && ls->parts[j]->day == ls->parts[i]->day)
-                j++;
-            if (j - i >= COMPACT_MIN_PARTS) {
-                npick = j - i;
-                pick = sx_xmalloc(npick * sizeof(*pick));
-                for (size_t k = 0; k < npick; k++) {
-                    pick[k] = ls->parts[i + k];
-                    sx_lpart__ref(pick[k]);
-                }
-            }
-            i = j;
-        }
+        size_t npick = pick_merge(ls, &pick);
         pthread_rwlock_unlock(&ls->parts_lock);
         if (!npick)
             return;
         sx_err_t err;
         sx_err_clear(&err);
-        pthread_mutex_lock(&ls->flush_mu);
+        pthread_mutex_lock(&ls->compact_mu);
         int64_t t0 = sx_mono_ns();
         int rc = merge_parts(ls, pick, npick, &err);
-        pthread_mutex_unlock(&ls->flush_mu);
+        pthread_mutex_unlock(&ls->compact_mu);
         if (rc)
             sx_log_error("logs", "%s: compaction failed: %s", ls->dir, err.msg);
         else
@@ -1439,9 +1501,9 @@ static void retain(sx_logstore_t *ls, int64_t now_ms, int64_t max_bytes)
     }
     pthread_rwlock_unlock(&ls->parts_lock);
     if (ndel) {
-        pthread_mutex_lock(&ls->flush_mu);
+        pthread_mutex_lock(&ls->compact_mu);
         parts_publish(ls, NULL, 0, del, ndel);
-        pthread_mutex_unlock(&ls->flush_mu);
+        pthread_mutex_unlock(&ls->compact_mu);
         sx_log_info("logs", "%s: retention removed %zu parts", ls->dir, ndel);
     }
     free(del);

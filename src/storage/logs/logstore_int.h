@@ -7,7 +7,9 @@
  *   chunk columns, each a zstd frame: timestamps (zigzag delta varints),
  *     lines (n length varints, then the bytes), metadata (per entry a
  *     count varint, then name/value length-prefixed pairs; absent when no
- *     entry has any), and the raw bloom filter bits
+ *     entry has any)
+ *   the bloom filters of all chunks, raw bits, together (a search reads
+ *     them and the index, not the columns)
  *   index: one fixed 80-byte record per chunk, sorted by (stream, mint)
  *   footer: u64 index offset, u32 chunk count, u32 crc32c of the index,
  *     "SXLPEND1"
@@ -22,7 +24,7 @@
 #include "../../core/buf.h"
 #include "logstore.h"
 
-#define SX_LPART_MAGIC "SXLPART1"
+#define SX_LPART_MAGIC "SXLPART2"
 #define SX_LPART_END "SXLPEND1"
 #define SX_LPART_INDEX_REC 80
 #define SX_LPART_FOOTER 24

@@ -24,7 +24,7 @@ struct sx_lpart_writer {
     int level;
     int fd;
     uint64_t off;
-    sx_buf_t col, z, index;
+    sx_buf_t col, z, index, blooms;
     uint8_t *bloom;
     size_t bloom_cap;
     uint32_t nchunks;
@@ -161,11 +161,10 @@ static int write_chunk(sx_lpart_writer_t *w, uint32_t stream, const sx_lentries_
     memset(w->bloom, 0, bbytes);
     for (size_t i = from; i < to; i++)
         sx_logbloom__add(w->bloom, c.bloom_log2, e->lines[i].ptr, e->lines[i].len);
-    if ((rc = sx_write_full(w->fd, w->bloom, bbytes)))
-        return sx_err_set(err, rc == -ENOSPC ? SX_ENOSPC : SX_EIO, "cannot write %s: %s", w->tmp,
-                          strerror(-rc));
-    c.off_bloom = w->off;
-    w->off += bbytes;
+    /* Kept apart and written after all columns; the offset is made
+     * absolute in finish. */
+    c.off_bloom = w->blooms.len;
+    sx_buf_append(&w->blooms, w->bloom, bbytes);
     /* index record */
     char *r = sx_buf_reserve(&w->index, SX_LPART_INDEX_REC);
     memset(r, 0, SX_LPART_INDEX_REC);
@@ -217,6 +216,7 @@ static void writer_free(sx_lpart_writer_t *w)
     sx_buf_dispose(&w->col);
     sx_buf_dispose(&w->z);
     sx_buf_dispose(&w->index);
+    sx_buf_dispose(&w->blooms);
     free(w->bloom);
     free(w->dir);
     free(w->tmp);
@@ -236,12 +236,20 @@ void sx_lpart__writer_abort(sx_lpart_writer_t *w)
 
 sx_lpart_t *sx_lpart__writer_finish(sx_lpart_writer_t *w, sx_err_t *err)
 {
+    /* The bloom section, then the index with absolute bloom offsets. */
+    int rc = w->blooms.len ? sx_write_full(w->fd, w->blooms.ptr, w->blooms.len) : 0;
+    for (uint32_t i = 0; i < w->nchunks; i++) {
+        char *r = w->index.ptr + (size_t)i * SX_LPART_INDEX_REC;
+        put_u64(r + 56, get_u64(r + 56) + w->off);
+    }
+    w->off += w->blooms.len;
     char foot[SX_LPART_FOOTER];
     put_u64(foot, w->off);
     put_u32(foot + 8, w->nchunks);
     put_u32(foot + 12, sx_crc32c(0, w->index.ptr, w->index.len));
     memcpy(foot + 16, SX_LPART_END, 8);
-    int rc = sx_write_full(w->fd, w->index.ptr, w->index.len);
+    if (!rc)
+        rc = sx_write_full(w->fd, w->index.ptr, w->index.len);
     if (!rc)
         rc = sx_write_full(w->fd, foot, sizeof(foot));
     if (!rc && fdatasync(w->fd) != 0)
