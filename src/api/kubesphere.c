@@ -152,7 +152,7 @@ static bool str_contains(sx_str_t hay, sx_str_t needle)
 {
     if (needle.len == 0)
         return true;
-    return hay.len >= needle.len && memmem(hay.ptr, hay.len, needle.ptr, needle.len) != NULL;
+    return hay.len >= needle.len && sx_memmem(hay.ptr, hay.len, needle.ptr, needle.len) != NULL;
 }
 
 /* strings.Contains / wildcard "*kw*" on a keyword: any piece is a

@@ -2,6 +2,10 @@
 /* String helpers that are too long to inline. */
 #include "str.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <stdint.h>
 
 /* Strict UTF-8 validation: no overlongs, no surrogates, max U+10FFFF. */
@@ -41,4 +45,35 @@ bool sx_utf8_valid(const char *s, size_t len)
         p += n;
     }
     return true;
+}
+
+const char *sx_memmem(const char *hay, size_t n, const char *needle, size_t m)
+{
+    if (m == 0)
+        return hay;
+    if (m > n)
+        return NULL;
+    if (m == 1)
+        return memchr(hay, (unsigned char)needle[0], n);
+    size_t i = 0, last = n - m; /* candidate starts are 0..last */
+#ifdef __SSE2__
+    const __m128i first = _mm_set1_epi8(needle[0]), lastb = _mm_set1_epi8(needle[m - 1]);
+    for (; i + 16 <= last + 1; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(hay + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(hay + i + m - 1));
+        unsigned mask = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, lastb)));
+        while (mask) {
+            unsigned bit = (unsigned)__builtin_ctz(mask);
+            if (memcmp(hay + i + bit + 1, needle + 1, m - 2) == 0)
+                return hay + i + bit;
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; i <= last; i++)
+        if (hay[i] == needle[0] && hay[i + m - 1] == needle[m - 1] &&
+            memcmp(hay + i + 1, needle + 1, m - 2) == 0)
+            return hay + i;
+    return NULL;
 }

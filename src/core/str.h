@@ -44,4 +44,10 @@ static inline int sx_str_cmp(sx_str_t a, sx_str_t b)
 
 bool sx_utf8_valid(const char *s, size_t len);
 
+/* First occurrence of needle[0..m) in hay[0..n), or NULL; m == 0 finds
+ * hay. Compares the needle's first and last bytes 16 positions at a time
+ * (SSE2), which is several times faster than glibc's memmem for the short
+ * needles of log searches. */
+const char *sx_memmem(const char *hay, size_t n, const char *needle, size_t m);
+
 #endif

@@ -276,7 +276,7 @@ bool sx_lq__pipe_prefilter(const sx_lq_pipe_t *p, const sx_str_t *lines, size_t 
     const char *q = base;
     size_t li = 0;
     while (q < end && li < n) {
-        const char *m = memmem(q, (size_t)(end - q), needle.ptr, needle.len);
+        const char *m = sx_memmem(q, (size_t)(end - q), needle.ptr, needle.len);
         if (!m)
             break;
         while (li < n && lines[li].ptr + lines[li].len <= m)
@@ -300,7 +300,7 @@ static bool mem_contains(sx_str_t hay, sx_str_t needle)
 {
     if (needle.len == 0)
         return true;
-    return memmem(hay.ptr ? hay.ptr : "", hay.len, needle.ptr, needle.len) != NULL;
+    return sx_memmem(hay.ptr ? hay.ptr : "", hay.len, needle.ptr, needle.len) != NULL;
 }
 
 static bool line_alt_matches(const stage_rt_t *r, size_t k, sx_str_t line)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/str.h"
 
 /* ---- sx_format_float ---- */
 
@@ -252,6 +253,33 @@ static void test_buf_put_uvarint_and_little_endian(void **state)
     sx_buf_dispose(&b);
 }
 
+/* sx_memmem finds the same first match as libc's memmem: needles of
+ * every short length, placed at every offset near the 16-byte blocks'
+ * edges, in small alphabets so that partial matches abound. */
+static void test_memmem_agrees_with_libc(void **state)
+{
+    (void)state;
+    char hay[300], needle[20];
+    unsigned seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)(rand_r(&seed) % sizeof(hay));
+        size_t m = (size_t)(rand_r(&seed) % 8);
+        int alpha = 2 + rand_r(&seed) % 3;
+        for (size_t i = 0; i < n; i++)
+            hay[i] = (char)('a' + rand_r(&seed) % alpha);
+        for (size_t i = 0; i < m; i++)
+            needle[i] = (char)('a' + rand_r(&seed) % alpha);
+        const char *want = memmem(hay, n, needle, m);
+        const char *got = sx_memmem(hay, n, needle, m);
+        if (want != got)
+            fail_msg("round %d: n=%zu m=%zu want %td got %td", round, n, m,
+                     want ? want - hay : -1, got ? got - hay : -1);
+    }
+    assert_null(sx_memmem("abc", 3, "abcd", 4));
+    const char *h = "xxrare-tokenxx";
+    assert_ptr_equal(sx_memmem(h, 14, "rare-token", 10), h + 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_buf_prom_float_appends_formatted_value),
         cmocka_unit_test(test_buf_json_str_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_buf_json_str_appends_after_existing_content),
+        cmocka_unit_test(test_memmem_agrees_with_libc),
         cmocka_unit_test(test_buf_grows_and_keeps_contents),
         cmocka_unit_test(test_buf_printf_appends_formatted_text),
         cmocka_unit_test(test_buf_put_uvarint_and_little_endian),
