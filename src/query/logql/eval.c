@@ -151,6 +151,13 @@ typedef struct logrun {
     bool have_last;
     uint8_t *mask;          /* prefilter candidates of the current block */
     size_t maskcap;
+    /* Kept entries live in their own arena: when more than twice the
+     * limit are kept, the best `limit` are copied to a fresh one, and
+     * their worst time becomes a bound that ends the next streams early. */
+    sx_arena_t karena;
+    uint32_t seq;
+    bool have_bound;
+    int64_t bound;
     int rc;
 } logrun_t;
 
@@ -250,6 +257,8 @@ static int log_block(void *arg, const sx_log_block_t *b)
             meta = &b->meta[b->meta_idx[i]];
             nmeta = b->meta_idx[i + 1] - b->meta_idx[i];
         }
+        if (r->have_bound && (p->backward ? ts < r->bound : ts > r->bound))
+            return STOP_LIMIT;
         if (!sx_lq__pipe_run(r->pipe, r->st->labels, r->st->nlabels, ts, &line, meta, nmeta, NULL))
             continue;
         c->stats->post_filter_lines++;
@@ -268,10 +277,10 @@ static int log_block(void *arg, const sx_log_block_t *b)
         kept_t *e = &r->kept[r->nkept];
         e->ts = ts;
         e->out = out_for(r, lb);
-        e->seq = (uint32_t)r->nkept;
-        e->line = sx_arena_strdup_str(c->a, line);
-        e->meta = labels_copy(c->a, lb, &e->nmeta, SX_LQ_META);
-        e->parsed = labels_copy(c->a, lb, &e->nparsed, SX_LQ_PARSED);
+        e->seq = r->seq++;
+        e->line = sx_arena_strdup_str(&r->karena, line);
+        e->meta = labels_copy(&r->karena, lb, &e->nmeta, SX_LQ_META);
+        e->parsed = labels_copy(&r->karena, lb, &e->nparsed, SX_LQ_PARSED);
         r->nkept++;
         if (++r->stream_kept >= p->limit)
             return STOP_LIMIT;
@@ -295,6 +304,48 @@ static int cmp_out_idx(const void *x, const void *y, void *arg)
     return cmp_labels(o[a].labels, o[a].nlabels, o[b].labels, o[b].nlabels);
 }
 
+static sx_label_t *copy_pairs(sx_arena_t *a, const sx_label_t *l, uint32_t n)
+{
+    sx_label_t *o = sx_arena_alloc(a, (n + 1) * sizeof(sx_label_t));
+    for (uint32_t i = 0; i < n; i++) {
+        o[i].name = sx_arena_strdup_str(a, l[i].name);
+        o[i].value = sx_arena_strdup_str(a, l[i].value);
+    }
+    return o;
+}
+
+/* Sort the kept entries best first and keep the first n, their strings
+ * copied into a (whose old contents the caller may then drop). */
+static void kept_keep(logrun_t *r, size_t n, sx_arena_t *a)
+{
+    bool backward = r->c->p->backward;
+    if (r->nkept > 1)
+        qsort_r(r->kept, r->nkept, sizeof(kept_t), cmp_kept, &backward);
+    if (n > r->nkept)
+        n = r->nkept;
+    for (size_t i = 0; i < n; i++) {
+        kept_t *k = &r->kept[i];
+        k->line = sx_arena_strdup_str(a, k->line);
+        k->meta = copy_pairs(a, k->meta, k->nmeta);
+        k->parsed = copy_pairs(a, k->parsed, k->nparsed);
+    }
+    r->nkept = n;
+}
+
+static void kept_trim(logrun_t *r)
+{
+    size_t limit = r->c->p->limit;
+    if (r->nkept <= 2 * limit)
+        return;
+    sx_arena_t fresh;
+    sx_arena_init(&fresh);
+    kept_keep(r, limit, &fresh);
+    sx_arena_dispose(&r->karena);
+    r->karena = fresh;
+    r->have_bound = true;
+    r->bound = r->kept[limit - 1].ts;
+}
+
 static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
 {
     out->is_streams = true;
@@ -315,6 +366,7 @@ static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
     logrun_t r = {0};
     r.c = c;
     r.pipe = pipe;
+    sx_arena_init(&r.karena);
     int flags = SX_LOGREAD_LINES | SX_LOGREAD_META | (p->backward ? SX_LOGREAD_BACKWARD : 0);
     int rc = 0;
     for (size_t i = 0; i < nst && !rc; i++) {
@@ -330,14 +382,14 @@ static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
         c->stats->bytes_decompressed += rs.bytes_decompressed;
         if (x && x != STOP_LIMIT)
             rc = r.rc ? r.rc : x;
+        kept_trim(&r);
     }
     sx_lq__pipe_destroy(pipe);
     if (!rc) {
-        /* The first `limit` entries overall in the asked direction. */
-        bool backward = p->backward;
-        if (r.nkept > 1)
-            qsort_r(r.kept, r.nkept, sizeof(kept_t), cmp_kept, &backward);
-        size_t n = r.nkept < p->limit ? r.nkept : p->limit;
+        /* The first `limit` entries overall in the asked direction, into
+         * the answer's arena. */
+        kept_keep(&r, p->limit, c->a);
+        size_t n = r.nkept;
         size_t *count = sx_xcalloc(r.nouts + 1, sizeof(size_t));
         for (size_t i = 0; i < n; i++)
             count[r.kept[i].out]++;
@@ -373,6 +425,7 @@ static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
     free(r.kept);
     free(r.outs);
     free(r.mask);
+    sx_arena_dispose(&r.karena);
     tab_dispose(&r.tab);
     return rc;
 }
