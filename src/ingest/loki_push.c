@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ingest_int.h"
+#include "protobuf.h"
 
 /* Field numbers from grafana/loki pkg/push/push.proto (package logproto)
  * and google/protobuf/timestamp.proto. */
@@ -35,7 +36,6 @@ enum {
 };
 
 /* Protobuf wire types. */
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
 
 #define TAG(num, wt) ((char)(((num) << 3) | (wt)))
 
@@ -885,93 +885,6 @@ static int no_streams(sx_err_t *err)
 static int arena_full(sx_err_t *err)
 {
     return sx_err_set(err, SX_ETOOLARGE, "decoded request exceeds the per-request memory limit");
-}
-
-/* ---- Protobuf wire reading ---- */
-
-typedef struct pb_field {
-    uint32_t num;
-    uint32_t wt;
-    uint64_t u;
-    sx_str_t s;
-} pb_field_t;
-
-static const char *uvarint_slow(const char **pp, const char *end, uint64_t *out)
-{
-    const unsigned char *p = (const unsigned char *)*pp;
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 10; i++) {
-        if (p == (const unsigned char *)end)
-            return "truncated varint";
-        unsigned b = *p++;
-        if (i == 9 && b > 1)
-            return "varint overflows 64 bits";
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (b < 0x80) {
-            *pp = (const char *)p;
-            *out = v;
-            return NULL;
-        }
-    }
-    return "varint overflows 64 bits";
-}
-
-static inline const char *read_uvarint(const char **pp, const char *end, uint64_t *out)
-{
-    const char *p = *pp;
-    if (p < end && (unsigned char)*p < 0x80) {
-        *out = (unsigned char)*p;
-        *pp = p + 1;
-        return NULL;
-    }
-    return uvarint_slow(pp, end, out);
-}
-
-/* Read one field of any wire type at *pp (< end). Returns NULL and
- * advances, or a static reason (then *pp is unchanged). */
-static const char *pb_next(const char **pp, const char *end, pb_field_t *f)
-{
-    const char *p = *pp, *why;
-    uint64_t tag, n;
-    if ((why = read_uvarint(&p, end, &tag)))
-        return why;
-    if (tag > UINT32_MAX)
-        return "field tag overflows 32 bits";
-    f->num = (uint32_t)(tag >> 3);
-    f->wt = (uint32_t)(tag & 7);
-    if (f->num == 0)
-        return "invalid field number 0";
-    switch (f->wt) {
-    case WT_VARINT:
-        if ((why = read_uvarint(&p, end, &f->u)))
-            return why;
-        break;
-    case WT_I64:
-        if (end - p < 8)
-            return "truncated fixed64 field";
-        p += 8;
-        break;
-    case WT_LEN:
-        if ((why = read_uvarint(&p, end, &n)))
-            return why;
-        if (n > (uint64_t)(end - p))
-            return "length-delimited field runs past the end of its message";
-        f->s = (sx_str_t){p, (size_t)n};
-        p += n;
-        break;
-    case WT_I32:
-        if (end - p < 4)
-            return "truncated fixed32 field";
-        p += 4;
-        break;
-    case WT_SGROUP:
-    case WT_EGROUP:
-        return "groups (wire types 3 and 4) are not supported";
-    default:
-        return "invalid wire type";
-    }
-    *pp = p;
-    return NULL;
 }
 
 /* ---- Protobuf decoding ---- */
