@@ -77,3 +77,30 @@ const char *sx_memmem(const char *hay, size_t n, const char *needle, size_t m)
             return hay + i;
     return NULL;
 }
+
+size_t sx_utf8_encode(char *out, uint32_t r)
+{
+    unsigned char *o = (unsigned char *)out;
+    if ((r >= 0xD800 && r <= 0xDFFF) || r > 0x10FFFF)
+        r = 0xFFFD;
+    if (r < 0x80) {
+        o[0] = (unsigned char)r;
+        return 1;
+    }
+    if (r < 0x800) {
+        o[0] = (unsigned char)(0xC0 | (r >> 6));
+        o[1] = (unsigned char)(0x80 | (r & 0x3F));
+        return 2;
+    }
+    if (r < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | (r >> 12));
+        o[1] = (unsigned char)(0x80 | ((r >> 6) & 0x3F));
+        o[2] = (unsigned char)(0x80 | (r & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | (r >> 18));
+    o[1] = (unsigned char)(0x80 | ((r >> 12) & 0x3F));
+    o[2] = (unsigned char)(0x80 | ((r >> 6) & 0x3F));
+    o[3] = (unsigned char)(0x80 | (r & 0x3F));
+    return 4;
+}

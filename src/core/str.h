@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct sx_str {
@@ -43,6 +44,11 @@ static inline int sx_str_cmp(sx_str_t a, sx_str_t b)
 }
 
 bool sx_utf8_valid(const char *s, size_t len);
+
+/* Write rune r as UTF-8 to out (room for 4 bytes) and return its length,
+ * as Go's utf8.EncodeRune: surrogates and runes past U+10FFFF become
+ * U+FFFD. */
+size_t sx_utf8_encode(char *out, uint32_t r);
 
 /* First occurrence of needle[0..m) in hay[0..n), or NULL; m == 0 finds
  * hay. Compares the needle's first and last bytes 16 positions at a time

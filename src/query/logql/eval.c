@@ -4,8 +4,15 @@
  * `limit` entries overall. Metric queries become a PromQL tree whose
  * leaves are the range aggregations: each leaf reads its streams once,
  * turns kept entries into samples grouped by their final labels, and
- * reduces every step's window; PromQL's evaluator does the rest. */
+ * reduces every step's window; PromQL's evaluator does the rest.
+ *
+ * Streams are read by several threads (sx_logql_opts_t.parallelism), each
+ * with a pipeline, an arena and accumulation state of its own; the
+ * answer is a merge of the workers' states that depends only on which
+ * streams were read, never on which thread read them, so it is the same
+ * as a single thread's. */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +30,15 @@ typedef struct ctx {
     sx_arena_t *a;
     sx_err_t *err;
     sx_logql_stats_t *stats;
+    /* In a worker's copy: the lowest index of a stream that failed, shared
+     * by the workers (NULL outside them), and the stream being read. */
+    atomic_size_t *failed;
+    size_t cur;
 } ctx_t;
 
-#define STOP_LIMIT 1
+/* Block callbacks' ways to end a stream's read early that are not errors. */
+#define STOP_LIMIT 1 /* the stream gave all it may give */
+#define STOP_ABORT 2 /* a stream before this one failed: its error is the answer */
 
 void sx_logql_opts_default(sx_logql_opts_t *o)
 {
@@ -38,6 +51,8 @@ void sx_logql_opts_default(sx_logql_opts_t *o)
 
 static int check(ctx_t *c)
 {
+    if (c->failed && atomic_load_explicit(c->failed, memory_order_relaxed) < c->cur)
+        return STOP_ABORT;
     if (c->o->cancel && atomic_load(c->o->cancel))
         return sx_err_set(c->err, SX_ECANCELED, "query canceled");
     if (c->o->deadline_ns && sx_mono_ns() > c->o->deadline_ns)
@@ -119,6 +134,181 @@ static void tab_dispose(group_tab_t *t)
     free(t->idx);
 }
 
+/* Label sets gathered from several workers, each once: the merge of
+ * per-worker output streams and series. The sets are not copied. */
+typedef struct lset_tab {
+    group_tab_t t;
+    const sx_label_t **l;
+    uint32_t *nl;
+    size_t n, cap;
+} lset_tab_t;
+
+static uint64_t labels_hash(const sx_label_t *l, uint32_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (uint32_t i = 0; i < n; i++) {
+        h = sx_hash64_seed(l[i].name.ptr, l[i].name.len, h);
+        h = sx_hash64_seed(l[i].value.ptr, l[i].value.len, h ^ 0xff);
+    }
+    return h;
+}
+
+/* The index of the set l[0..n) in the table, added at the end (*added)
+ * when it is new. */
+static size_t lset_intern(lset_tab_t *lt, const sx_label_t *l, uint32_t n, bool *added)
+{
+    uint64_t h = labels_hash(l, n);
+    group_tab_t *t = &lt->t;
+    if ((t->n + 1) * 2 > t->cap)
+        tab_grow(t);
+    size_t j = h & (t->cap - 1);
+    while (t->idx[j]) {
+        size_t k = t->idx[j] - 1;
+        if (t->hash[j] == h && cmp_labels(lt->l[k], lt->nl[k], l, n) == 0) {
+            *added = false;
+            return k;
+        }
+        j = (j + 1) & (t->cap - 1);
+    }
+    if (lt->n == lt->cap) {
+        lt->cap = lt->cap ? lt->cap * 2 : 64;
+        lt->l = sx_xrealloc(lt->l, lt->cap * sizeof(*lt->l));
+        lt->nl = sx_xrealloc(lt->nl, lt->cap * sizeof(*lt->nl));
+    }
+    lt->l[lt->n] = l;
+    lt->nl[lt->n] = n;
+    t->hash[j] = h;
+    t->idx[j] = (uint32_t)(lt->n + 1);
+    t->n++;
+    *added = true;
+    return lt->n++;
+}
+
+static void lset_dispose(lset_tab_t *lt)
+{
+    tab_dispose(&lt->t);
+    free(lt->l);
+    free(lt->nl);
+}
+
+/* ---- Reading streams on several threads ---- */
+
+/* Workers take stream indexes from a shared counter, in increasing order,
+ * and read each stream into state of their own (read(run, i)). A failed
+ * stream stops the reading of every later stream, but the streams before
+ * it are read to the end, so the error returned is the one of the lowest
+ * failing stream, as a single thread reading them in order would find. */
+typedef struct pool {
+    size_t nst;
+    atomic_size_t next;   /* next stream index to hand out */
+    atomic_size_t failed; /* lowest index of a failed stream; SIZE_MAX = none */
+    int (*read)(void *run, size_t i); /* 0, STOP_ABORT or an error */
+} pool_t;
+
+typedef struct worker {
+    pool_t *pool;
+    void *run;      /* the worker's state: logrun_t or rangerun_t */
+    int rc;         /* the worker's error, 0 if none */
+    size_t failed;  /* the stream it came from */
+    pthread_t th;
+} worker_t;
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    pool_t *pl = w->pool;
+    for (;;) {
+        size_t i = atomic_fetch_add(&pl->next, 1);
+        if (i >= pl->nst || i > atomic_load(&pl->failed))
+            break;
+        int rc = pl->read(w->run, i);
+        if (rc == STOP_ABORT)
+            break;
+        if (rc) {
+            w->rc = rc;
+            w->failed = i;
+            size_t f = atomic_load(&pl->failed);
+            while (i < f && !atomic_compare_exchange_weak(&pl->failed, &f, i))
+                ;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Threads for reading nst streams: the query's parallelism, no more than
+ * the streams, one when there is a single stream. */
+static int pool_size(const ctx_t *c, size_t nst)
+{
+    long n = c->o->parallelism;
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n > 64)
+        n = 64;
+    if ((size_t)n > nst)
+        n = (long)nst;
+    return n < 1 ? 1 : (int)n;
+}
+
+/* Read streams [0, nst) with the n workers w (their pool and run set),
+ * the calling thread being the first. Returns the index of the worker
+ * whose error comes from the lowest stream, or -1 when none failed. */
+static int pool_run(pool_t *pl, worker_t *w, int n)
+{
+    atomic_init(&pl->next, 0);
+    atomic_init(&pl->failed, SIZE_MAX);
+    int started = 1;
+    for (int k = 1; k < n; k++, started++)
+        if (pthread_create(&w[k].th, NULL, worker_main, &w[k]) != 0)
+            break;
+    worker_main(&w[0]);
+    /* Workers whose thread did not start run here (and find the streams
+     * all taken). */
+    for (int k = started; k < n; k++)
+        worker_main(&w[k]);
+    for (int k = 1; k < started; k++)
+        pthread_join(w[k].th, NULL);
+    int first = -1;
+    for (int k = 0; k < n; k++)
+        if (w[k].rc && (first < 0 || w[k].failed < w[first].failed))
+            first = k;
+    return first;
+}
+
+/* A worker's copy of the query's context: its own arena, error and stats,
+ * and the pool's failure index. */
+static void ctx_worker(ctx_t *wc, const ctx_t *c, pool_t *pl, sx_arena_t *a, sx_err_t *err,
+                       sx_logql_stats_t *stats)
+{
+    *wc = *c;
+    wc->a = a;
+    wc->err = err;
+    wc->stats = stats;
+    wc->failed = &pl->failed;
+    wc->cur = 0;
+    sx_err_clear(err);
+    memset(stats, 0, sizeof(*stats));
+}
+
+static void stats_add(sx_logql_stats_t *to, const sx_logql_stats_t *s)
+{
+    to->bytes_processed += s->bytes_processed;
+    to->lines_processed += s->lines_processed;
+    to->post_filter_lines += s->post_filter_lines;
+    to->chunks_ref += s->chunks_ref;
+    to->chunks_read += s->chunks_read;
+    to->chunks_skipped += s->chunks_skipped;
+    to->bytes_decompressed += s->bytes_decompressed;
+}
+
+static void stats_add_read(sx_logql_stats_t *to, const sx_log_read_stats_t *rs)
+{
+    to->chunks_read += rs->chunks_read;
+    to->chunks_skipped += rs->chunks_skipped;
+    to->chunks_ref += rs->chunks_read + rs->chunks_skipped;
+    to->bytes_decompressed += rs->bytes_decompressed;
+}
+
 /* ---- Log queries ---- */
 
 typedef struct out_stream {
@@ -126,21 +316,34 @@ typedef struct out_stream {
     uint32_t nlabels;
     sx_label_t *stream; /* stream labels only */
     uint32_t nstream;
+    uint32_t first;     /* index of the stream whose entry made it */
 } out_stream_t;
 
 typedef struct kept {
     int64_t ts;
     uint32_t out;   /* output stream index */
-    uint32_t seq;   /* arrival order, for stable ties */
+    uint32_t sidx;  /* stream index and */
+    uint64_t seq;   /* arrival order in the stream: ties keep the serial order */
     sx_str_t line;
     sx_label_t *meta, *parsed;
     uint32_t nmeta, nparsed;
 } kept_t;
 
+/* One worker of a log query. */
 typedef struct logrun {
-    ctx_t *c;
+    ctx_t *c;               /* &cx */
+    ctx_t cx;
+    sx_arena_t arena;       /* output stream labels */
+    sx_err_t err;
+    sx_logql_stats_t stats;
+    /* The same for every worker. */
+    const sx_log_stream_t *streams;
+    const sx_log_hint_t *hint;
+    int flags;
+    int64_t maxt;
     sx_lq_pipe_t *pipe;
     const sx_log_stream_t *st;
+    uint32_t sidx;          /* index of st */
     out_stream_t *outs;
     size_t nouts, outcap;
     group_tab_t tab;
@@ -155,7 +358,7 @@ typedef struct logrun {
      * limit are kept, the best `limit` are copied to a fresh one, and
      * their worst time becomes a bound that ends the next streams early. */
     sx_arena_t karena;
-    uint32_t seq;
+    uint64_t seq;           /* entries kept from the current stream */
     bool have_bound;
     int64_t bound;
     int rc;
@@ -221,6 +424,7 @@ static uint32_t out_for(logrun_t *r, sx_lq_labels_t *lb)
         r->outs = sx_xrealloc(r->outs, r->outcap * sizeof(out_stream_t));
     }
     out_stream_t *o = &r->outs[r->nouts];
+    o->first = r->sidx;
     o->stream = labels_copy(r->c->a, lb, &o->nstream, SX_LQ_STREAM);
     if (so) {
         o->labels = o->stream;
@@ -277,6 +481,7 @@ static int log_block(void *arg, const sx_log_block_t *b)
         kept_t *e = &r->kept[r->nkept];
         e->ts = ts;
         e->out = out_for(r, lb);
+        e->sidx = r->sidx;
         e->seq = r->seq++;
         e->line = sx_arena_strdup_str(&r->karena, line);
         e->meta = labels_copy(&r->karena, lb, &e->nmeta, SX_LQ_META);
@@ -299,9 +504,9 @@ static int cmp_kept(const void *x, const void *y, void *arg)
 
 static int cmp_out_idx(const void *x, const void *y, void *arg)
 {
-    const out_stream_t *o = arg;
+    const lset_tab_t *o = arg;
     uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    return cmp_labels(o[a].labels, o[a].nlabels, o[b].labels, o[b].nlabels);
+    return cmp_labels(o->l[a], o->nl[a], o->l[b], o->nl[b]);
 }
 
 static sx_label_t *copy_pairs(sx_arena_t *a, const sx_label_t *l, uint32_t n)
@@ -346,6 +551,25 @@ static void kept_trim(logrun_t *r)
     r->bound = r->kept[limit - 1].ts;
 }
 
+/* Read stream i (a pool's read function). */
+static int log_stream(void *run, size_t i)
+{
+    logrun_t *r = run;
+    ctx_t *c = r->c;
+    c->cur = i;
+    r->st = &r->streams[i];
+    r->sidx = (uint32_t)i;
+    r->seq = 0;
+    r->stream_kept = 0;
+    r->have_last = false;
+    sx_log_read_stats_t rs = {0};
+    int x = sx_logstore_read(c->ls, r->st->id, c->p->start_ns, r->maxt, r->flags, r->hint,
+                             log_block, r, &rs);
+    stats_add_read(c->stats, &rs);
+    kept_trim(r);
+    return x == STOP_LIMIT ? 0 : x;
+}
+
 static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
 {
     out->is_streams = true;
@@ -363,70 +587,123 @@ static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
     sx_str_t *needles;
     size_t nn = sx_lq__pipe_needles(pipe, &needles, c->a);
     sx_log_hint_t hint = {needles, nn};
-    logrun_t r = {0};
-    r.c = c;
-    r.pipe = pipe;
-    sx_arena_init(&r.karena);
-    int flags = SX_LOGREAD_LINES | SX_LOGREAD_META | (p->backward ? SX_LOGREAD_BACKWARD : 0);
-    int rc = 0;
-    for (size_t i = 0; i < nst && !rc; i++) {
-        r.st = &st[i];
-        r.stream_kept = 0;
-        r.have_last = false;
-        sx_log_read_stats_t rs = {0};
-        int x = sx_logstore_read(c->ls, st[i].id, p->start_ns, maxt, flags, nn ? &hint : NULL,
-                                 log_block, &r, &rs);
-        c->stats->chunks_read += rs.chunks_read;
-        c->stats->chunks_skipped += rs.chunks_skipped;
-        c->stats->chunks_ref += rs.chunks_read + rs.chunks_skipped;
-        c->stats->bytes_decompressed += rs.bytes_decompressed;
-        if (x && x != STOP_LIMIT)
-            rc = r.rc ? r.rc : x;
-        kept_trim(&r);
+    pool_t pl = {.nst = nst, .read = log_stream};
+    int nw = pool_size(c, nst);
+    worker_t *w = sx_xcalloc((size_t)nw, sizeof(*w));
+    logrun_t *runs = sx_xcalloc((size_t)nw, sizeof(*runs));
+    for (int k = 0; k < nw; k++) {
+        logrun_t *r = &runs[k];
+        sx_arena_init(&r->arena);
+        sx_arena_init(&r->karena);
+        ctx_worker(&r->cx, c, &pl, &r->arena, &r->err, &r->stats);
+        r->c = &r->cx;
+        r->streams = st;
+        r->hint = nn ? &hint : NULL;
+        r->flags = SX_LOGREAD_LINES | SX_LOGREAD_META | (p->backward ? SX_LOGREAD_BACKWARD : 0);
+        r->maxt = maxt;
+        r->pipe = k == 0 ? pipe : sx_lq__pipe_clone(pipe, &r->arena);
+        w[k].pool = &pl;
+        w[k].run = r;
     }
-    sx_lq__pipe_destroy(pipe);
+    int first = pool_run(&pl, w, nw);
+    int rc = 0;
+    if (first >= 0) {
+        rc = w[first].rc;
+        if (runs[first].err.code)
+            *c->err = runs[first].err;
+    }
+    for (int k = 0; k < nw; k++)
+        stats_add(c->stats, &runs[k].stats);
     if (!rc) {
+        /* Output streams by label set over the workers, and every kept
+         * entry pointing at them. */
+        lset_tab_t outs = {0};
+        /* Per merged output, the worker's output made first in the serial
+         * order: its stream labels are the answer's, as a single thread
+         * would have kept them. */
+        const out_stream_t **src = NULL;
+        size_t total = 0;
+        for (int k = 0; k < nw; k++)
+            total += runs[k].nkept;
+        kept_t *all = sx_xmalloc((total + 1) * sizeof(kept_t));
+        size_t nall = 0;
+        for (int k = 0; k < nw; k++) {
+            logrun_t *r = &runs[k];
+            uint32_t *map = sx_xmalloc((r->nouts + 1) * sizeof(uint32_t));
+            for (size_t i = 0; i < r->nouts; i++) {
+                const out_stream_t *o = &r->outs[i];
+                bool added;
+                size_t g = lset_intern(&outs, o->labels, o->nlabels, &added);
+                map[i] = (uint32_t)g;
+                if (added) {
+                    src = sx_xrealloc(src, outs.cap * sizeof(*src));
+                    src[g] = o;
+                } else if (o->first < src[g]->first) {
+                    src[g] = o;
+                }
+            }
+            for (size_t i = 0; i < r->nkept; i++) {
+                all[nall] = r->kept[i];
+                all[nall++].out = map[r->kept[i].out];
+            }
+            free(map);
+        }
         /* The first `limit` entries overall in the asked direction, into
          * the answer's arena. */
-        kept_keep(&r, p->limit, c->a);
-        size_t n = r.nkept;
-        size_t *count = sx_xcalloc(r.nouts + 1, sizeof(size_t));
+        bool backward = p->backward;
+        if (nall > 1)
+            qsort_r(all, nall, sizeof(kept_t), cmp_kept, &backward);
+        size_t n = nall < p->limit ? nall : p->limit;
+        size_t *count = sx_xcalloc(outs.n + 1, sizeof(size_t));
         for (size_t i = 0; i < n; i++)
-            count[r.kept[i].out]++;
-        uint32_t *order = sx_xmalloc((r.nouts + 1) * sizeof(uint32_t));
+            count[all[i].out]++;
+        uint32_t *order = sx_xmalloc((outs.n + 1) * sizeof(uint32_t));
         size_t no = 0;
-        for (uint32_t i = 0; i < r.nouts; i++)
+        for (uint32_t i = 0; i < outs.n; i++)
             if (count[i])
                 order[no++] = i;
-        qsort_r(order, no, sizeof(uint32_t), cmp_out_idx, r.outs);
-        uint32_t *slot = sx_xcalloc(r.nouts + 1, sizeof(uint32_t));
+        qsort_r(order, no, sizeof(uint32_t), cmp_out_idx, &outs);
+        uint32_t *slot = sx_xcalloc(outs.n + 1, sizeof(uint32_t));
         out->streams = sx_arena_calloc(c->a, no + 1, sizeof(sx_logql_stream_t));
         out->nstreams = no;
         for (size_t k = 0; k < no; k++) {
             uint32_t o = order[k];
             slot[o] = (uint32_t)k;
             sx_logql_stream_t *s = &out->streams[k];
-            s->labels = r.outs[o].labels;
-            s->nlabels = r.outs[o].nlabels;
-            s->stream = r.outs[o].stream;
-            s->nstream = r.outs[o].nstream;
+            s->nlabels = outs.nl[o];
+            s->labels = copy_pairs(c->a, outs.l[o], outs.nl[o]);
+            s->nstream = src[o]->nstream;
+            s->stream = p->categorize ? s->labels : copy_pairs(c->a, src[o]->stream, s->nstream);
             s->e = sx_arena_alloc(c->a, count[o] * sizeof(sx_logql_entry_t));
         }
         for (size_t i = 0; i < n; i++) {
-            const kept_t *k = &r.kept[i];
+            const kept_t *k = &all[i];
             sx_logql_stream_t *s = &out->streams[slot[k->out]];
-            s->e[s->n++] = (sx_logql_entry_t){k->ts, k->line, k->meta, k->nmeta, k->parsed, k->nparsed};
+            s->e[s->n++] = (sx_logql_entry_t){k->ts, sx_arena_strdup_str(c->a, k->line),
+                                              copy_pairs(c->a, k->meta, k->nmeta), k->nmeta,
+                                              copy_pairs(c->a, k->parsed, k->nparsed), k->nparsed};
         }
         c->stats->entries_returned = n;
+        free(all);
+        free(src);
         free(count);
         free(order);
         free(slot);
+        lset_dispose(&outs);
     }
-    free(r.kept);
-    free(r.outs);
-    free(r.mask);
-    sx_arena_dispose(&r.karena);
-    tab_dispose(&r.tab);
+    /* Clones first: the first pipeline owns the compiled parts. */
+    for (int k = nw - 1; k >= 0; k--) {
+        logrun_t *r = &runs[k];
+        sx_lq__pipe_destroy(r->pipe);
+        free(r->kept);
+        free(r->outs);
+        free(r->mask);
+        sx_arena_dispose(&r->karena);
+        sx_arena_dispose(&r->arena);
+        tab_dispose(&r->tab);
+    }
+    free(runs);
+    free(w);
     return rc;
 }
 
@@ -439,13 +716,35 @@ typedef struct rseries {
     double *v;
     size_t n, cap;
     double *diff, *cdiff; /* count-like ops: per-step difference arrays */
+    /* Where it comes first in the serial order: the index of the stream
+     * and the series made before it by the worker that read that stream. */
+    uint32_t first_sidx;
+    size_t first_n;
+    /* Other ops: runs of samples from one stream each (start in ts/v), so
+     * that merged samples keep the serial (stream index) order. */
+    struct srun {
+        uint32_t sidx;
+        size_t start;
+    } *runs;
+    size_t nruns, runcap;
 } rseries_t;
 
+/* One worker of a range aggregation. */
 typedef struct rangerun {
-    ctx_t *c;
+    ctx_t *c;               /* &cx */
+    ctx_t cx;
+    sx_arena_t arena;       /* series labels */
+    sx_err_t err;
+    sx_logql_stats_t stats;
+    /* The same for every worker. */
+    const sx_log_stream_t *streams;
+    const sx_log_hint_t *hint;
+    int flags;
+    int64_t mint, maxt;
     const sx_logql_expr_t *agg;
     sx_lq_pipe_t *pipe;
     const sx_log_stream_t *st;
+    uint32_t sidx;          /* index of st */
     int rop;
     bool counting;          /* count/bytes ops use difference arrays */
     const int64_t *ends;    /* step window ends (ns) */
@@ -509,6 +808,15 @@ static void apply_grouping(rangerun_t *r, sx_lq_labels_t *lb)
         sx_lq_labels_del(lb, gone[i]);
 }
 
+static int too_many_series(ctx_t *c)
+{
+    return sx_err_set(c->err, SX_EEXEC,
+                      "maximum number of series (%lld) reached for a single query; consider "
+                      "reducing query cardinality by adding more specific stream selectors, "
+                      "reducing the time range, or aggregating results with a 'sum by' clause",
+                      (long long)c->o->max_series);
+}
+
 static rseries_t *series_for(rangerun_t *r, sx_lq_labels_t *lb)
 {
     uint64_t h = sx_lq_labels_hash(lb);
@@ -523,11 +831,7 @@ static rseries_t *series_for(rangerun_t *r, sx_lq_labels_t *lb)
         j = (j + 1) & (t->cap - 1);
     }
     if ((int64_t)r->ns >= r->c->o->max_series) {
-        r->rc = sx_err_set(r->c->err, SX_EEXEC,
-                           "maximum number of series (%lld) reached for a single query; consider "
-                           "reducing query cardinality by adding more specific stream selectors, "
-                           "reducing the time range, or aggregating results with a 'sum by' clause",
-                           (long long)r->c->o->max_series);
+        r->rc = too_many_series(r->c);
         return NULL;
     }
     if (r->ns == r->scap) {
@@ -537,6 +841,8 @@ static rseries_t *series_for(rangerun_t *r, sx_lq_labels_t *lb)
     rseries_t *s = &r->s[r->ns];
     memset(s, 0, sizeof(*s));
     s->labels = labels_copy(r->c->a, lb, &s->nlabels, -1);
+    s->first_sidx = r->sidx;
+    s->first_n = r->ns;
     if (r->counting) {
         s->diff = sx_xcalloc(r->nsteps + 1, sizeof(double));
         s->cdiff = sx_xcalloc(r->nsteps + 1, sizeof(double));
@@ -574,6 +880,13 @@ static void add_sample(rangerun_t *r, rseries_t *s, int64_t ts, double v)
         s->cdiff[jlo] += 1;
         s->cdiff[jhi + 1] -= 1;
         return;
+    }
+    if (s->nruns == 0 || s->runs[s->nruns - 1].sidx != r->sidx) {
+        if (s->nruns == s->runcap) {
+            s->runcap = s->runcap ? s->runcap * 2 : 4;
+            s->runs = sx_xrealloc(s->runs, s->runcap * sizeof(*s->runs));
+        }
+        s->runs[s->nruns++] = (struct srun){r->sidx, s->n};
     }
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 64;
@@ -708,6 +1021,157 @@ static int pipeline_error(ctx_t *c, const rseries_t *s)
     return rc;
 }
 
+/* Read stream i (a pool's read function). */
+static int range_stream(void *run, size_t i)
+{
+    rangerun_t *r = run;
+    ctx_t *c = r->c;
+    c->cur = i;
+    r->st = &r->streams[i];
+    r->sidx = (uint32_t)i;
+    r->stream_series = -1;
+    sx_log_read_stats_t rs = {0};
+    int x = sx_logstore_read(c->ls, r->st->id, r->mint, r->maxt, r->flags, r->hint, range_block, r,
+                             &rs);
+    stats_add_read(c->stats, &rs);
+    return x;
+}
+
+static void series_free(rseries_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].ts);
+        free(s[i].v);
+        free(s[i].diff);
+        free(s[i].cdiff);
+        free(s[i].runs);
+    }
+    free(s);
+}
+
+static int cmp_first(const void *x, const void *y)
+{
+    const rseries_t *a = x, *b = y;
+    if (a->first_sidx != b->first_sidx)
+        return a->first_sidx < b->first_sidx ? -1 : 1;
+    return (a->first_n > b->first_n) - (a->first_n < b->first_n);
+}
+
+typedef struct run_pos {
+    uint32_t sidx;
+    size_t start, len;
+} run_pos_t;
+
+static int cmp_run_pos(const void *x, const void *y)
+{
+    const run_pos_t *a = x, *b = y;
+    return (a->sidx > b->sidx) - (a->sidx < b->sidx);
+}
+
+/* Put the samples of s, appended worker after worker, back in the serial
+ * order: by stream index (each stream's samples are one run, read by one
+ * worker, so the indexes are unique). */
+static void series_reorder(rseries_t *s)
+{
+    bool sorted = true;
+    for (size_t i = 1; i < s->nruns && sorted; i++)
+        sorted = s->runs[i - 1].sidx < s->runs[i].sidx;
+    if (sorted)
+        return;
+    run_pos_t *rp = sx_xmalloc(s->nruns * sizeof(run_pos_t));
+    for (size_t i = 0; i < s->nruns; i++) {
+        size_t end = i + 1 < s->nruns ? s->runs[i + 1].start : s->n;
+        rp[i] = (run_pos_t){s->runs[i].sidx, s->runs[i].start, end - s->runs[i].start};
+    }
+    qsort(rp, s->nruns, sizeof(run_pos_t), cmp_run_pos);
+    int64_t *ts = sx_xmalloc((s->n + 1) * sizeof(int64_t));
+    double *v = sx_xmalloc((s->n + 1) * sizeof(double));
+    size_t at = 0;
+    for (size_t i = 0; i < s->nruns; i++) {
+        memcpy(ts + at, s->ts + rp[i].start, rp[i].len * sizeof(int64_t));
+        memcpy(v + at, s->v + rp[i].start, rp[i].len * sizeof(double));
+        s->runs[i] = (struct srun){rp[i].sidx, at};
+        at += rp[i].len;
+    }
+    free(rp);
+    free(s->ts);
+    free(s->v);
+    s->ts = ts;
+    s->v = v;
+    s->cap = s->n + 1;
+}
+
+/* Merge the workers' series into r->s by label set, in the serial order
+ * of their creation, labels copied into the query arena; the workers'
+ * series lose what moved. Errors: too many series (SX_EEXEC). */
+static int range_merge(rangerun_t *r, rangerun_t *runs, int nw)
+{
+    ctx_t *c = r->c;
+    lset_tab_t lt = {0};
+    int rc = 0;
+    for (int k = 0; k < nw && !rc; k++) {
+        rangerun_t *wr = &runs[k];
+        for (size_t i = 0; i < wr->ns; i++) {
+            rseries_t *ws = &wr->s[i];
+            bool added;
+            size_t g = lset_intern(&lt, ws->labels, ws->nlabels, &added);
+            if (added) {
+                if ((int64_t)lt.n > c->o->max_series) {
+                    rc = too_many_series(c);
+                    break;
+                }
+                if (r->ns == r->scap) {
+                    r->scap = r->scap ? r->scap * 2 : 16;
+                    r->s = sx_xrealloc(r->s, r->scap * sizeof(rseries_t));
+                }
+                r->s[r->ns++] = *ws;
+                memset(ws, 0, sizeof(*ws)); /* moved */
+                continue;
+            }
+            rseries_t *s = &r->s[g];
+            if (ws->first_sidx < s->first_sidx ||
+                (ws->first_sidx == s->first_sidx && ws->first_n < s->first_n)) {
+                s->first_sidx = ws->first_sidx;
+                s->first_n = ws->first_n;
+            }
+            if (r->counting) {
+                for (size_t j = 0; j <= r->nsteps; j++) {
+                    s->diff[j] += ws->diff[j];
+                    s->cdiff[j] += ws->cdiff[j];
+                }
+                continue;
+            }
+            if (ws->n == 0)
+                continue;
+            if (s->n + ws->n > s->cap) {
+                s->cap = s->n + ws->n;
+                s->ts = sx_xrealloc(s->ts, s->cap * sizeof(int64_t));
+                s->v = sx_xrealloc(s->v, s->cap * sizeof(double));
+            }
+            memcpy(s->ts + s->n, ws->ts, ws->n * sizeof(int64_t));
+            memcpy(s->v + s->n, ws->v, ws->n * sizeof(double));
+            if (s->nruns + ws->nruns > s->runcap) {
+                s->runcap = s->nruns + ws->nruns;
+                s->runs = sx_xrealloc(s->runs, s->runcap * sizeof(*s->runs));
+            }
+            for (size_t j = 0; j < ws->nruns; j++)
+                s->runs[s->nruns++] = (struct srun){ws->runs[j].sidx, s->n + ws->runs[j].start};
+            s->n += ws->n;
+        }
+    }
+    lset_dispose(&lt);
+    if (rc)
+        return rc;
+    if (r->ns > 1)
+        qsort(r->s, r->ns, sizeof(rseries_t), cmp_first);
+    for (size_t i = 0; i < r->ns; i++) {
+        rseries_t *s = &r->s[i];
+        s->labels = copy_pairs(c->a, s->labels, s->nlabels);
+        (void)series_reorder;
+    }
+    return 0;
+}
+
 static int ext_range(void *varg, pq_ctx_t *pc, pq_value_t *out)
 {
     ext_arg_t *ea = varg;
@@ -767,20 +1231,46 @@ static int ext_range(void *varg, pq_ctx_t *pc, pq_value_t *out)
                         (r.rop == SX_LQ_R_COUNT || r.rop == SX_LQ_R_RATE || r.rop == SX_LQ_R_ABSENT));
     int flags = (need_lines ? SX_LOGREAD_LINES : 0) | SX_LOGREAD_META;
     r.lines_only = sx_lq__pipe_lines_only(r.pipe) && !r.grouped;
-    for (size_t i = 0; i < nst && !rc; i++) {
-        r.st = &st[i];
-        r.stream_series = -1;
-        sx_log_read_stats_t rs = {0};
-        rc = sx_logstore_read(c->ls, st[i].id, mint, maxt, flags, nn ? &hint : NULL, range_block, &r,
-                              &rs);
-        if (rc && r.rc)
-            rc = r.rc;
-        c->stats->chunks_read += rs.chunks_read;
-        c->stats->chunks_skipped += rs.chunks_skipped;
-        c->stats->chunks_ref += rs.chunks_read + rs.chunks_skipped;
-        c->stats->bytes_decompressed += rs.bytes_decompressed;
+    r.streams = st;
+    r.hint = nn ? &hint : NULL;
+    r.flags = flags;
+    r.mint = mint;
+    r.maxt = maxt;
+    pool_t pl = {.nst = nst, .read = range_stream};
+    int nw = pool_size(c, nst);
+    worker_t *w = sx_xcalloc((size_t)nw, sizeof(*w));
+    rangerun_t *runs = sx_xcalloc((size_t)nw, sizeof(*runs));
+    for (int k = 0; k < nw; k++) {
+        rangerun_t *wr = &runs[k];
+        *wr = r;
+        sx_arena_init(&wr->arena);
+        ctx_worker(&wr->cx, c, &pl, &wr->arena, &wr->err, &wr->stats);
+        wr->c = &wr->cx;
+        wr->pipe = k == 0 ? r.pipe : sx_lq__pipe_clone(r.pipe, &wr->arena);
+        w[k].pool = &pl;
+        w[k].run = wr;
     }
-    sx_lq__pipe_destroy(r.pipe);
+    int first = pool_run(&pl, w, nw);
+    if (first >= 0) {
+        rc = w[first].rc;
+        if (runs[first].err.code)
+            *c->err = runs[first].err;
+    }
+    for (int k = 0; k < nw; k++)
+        stats_add(c->stats, &runs[k].stats);
+    if (!rc)
+        rc = range_merge(&r, runs, nw);
+    /* Clones first: the first pipeline owns the compiled parts. */
+    for (int k = nw - 1; k >= 0; k--) {
+        rangerun_t *wr = &runs[k];
+        sx_lq__pipe_destroy(wr->pipe);
+        series_free(wr->s, wr->ns);
+        free(wr->mask);
+        tab_dispose(&wr->tab);
+        sx_arena_dispose(&wr->arena);
+    }
+    free(runs);
+    free(w);
     for (size_t i = 0; i < r.ns && !rc; i++)
         if (error_label(r.s[i].labels, r.s[i].nlabels))
             rc = pipeline_error(c, &r.s[i]);
@@ -870,15 +1360,7 @@ static int ext_range(void *varg, pq_ctx_t *pc, pq_value_t *out)
         }
         free(scratch);
     }
-    for (size_t i = 0; i < r.ns; i++) {
-        free(r.s[i].ts);
-        free(r.s[i].v);
-        free(r.s[i].diff);
-        free(r.s[i].cdiff);
-    }
-    free(r.s);
-    free(r.mask);
-    tab_dispose(&r.tab);
+    series_free(r.s, r.ns);
     return rc;
 }
 

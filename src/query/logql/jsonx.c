@@ -226,10 +226,10 @@ static long unescape(const char *s, size_t n, char *out)
                 long u2 = hex4(s + r + 8);
                 if (u2 < 0xDC00 || u2 > 0xDFFF)
                     return -1;
-                w += sx_lq_utf8_encode(out + w, (uint32_t)(0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00)));
+                w += sx_utf8_encode(out + w, (uint32_t)(0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00)));
                 r += 12;
             } else {
-                w += sx_lq_utf8_encode(out + w, (uint32_t)u);
+                w += sx_utf8_encode(out + w, (uint32_t)u);
                 r += 6;
             }
             break;

@@ -136,9 +136,6 @@ bool sx_lq_label_name_valid(sx_str_t s);
  * and the rune in *r; an invalid or truncated sequence gives U+FFFD with
  * width 1; n == 0 gives width 0. */
 size_t sx_lq_utf8_decode(const char *p, size_t n, uint32_t *r);
-/* Append rune r as UTF-8 to out (room for 4 bytes); returns the width.
- * Surrogates and out-of-range values are encoded as U+FFFD, as Go does. */
-size_t sx_lq_utf8_encode(char *out, uint32_t r);
 /* Loki's removeInvalidUtf: if s holds U+FFFD or invalid UTF-8, a copy in
  * the per-line arena with each such rune (or invalid byte) replaced by a
  * space; otherwise s itself. */

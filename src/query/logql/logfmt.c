@@ -212,13 +212,13 @@ static long unquote(sx_str_t q, char *out)
                     long rr1 = getu4(s + r, n - r);
                     if (rr < 0xDC00 && rr1 >= 0xDC00 && rr1 <= 0xDFFF) {
                         r += 6;
-                        w += sx_lq_utf8_encode(out + w,
+                        w += sx_utf8_encode(out + w,
                                                (uint32_t)(((rr - 0xD800) << 10) | (rr1 - 0xDC00)) + 0x10000);
                         break;
                     }
                     rr = 0xFFFD;
                 }
-                w += sx_lq_utf8_encode(out + w, (uint32_t)rr);
+                w += sx_utf8_encode(out + w, (uint32_t)rr);
                 break;
             }
             default:
@@ -233,7 +233,7 @@ static long unquote(sx_str_t q, char *out)
             uint32_t rr;
             size_t k = sx_lq_utf8_decode((const char *)s + r, n - r, &rr);
             if (rr == 0xFFFD && k == 1) {
-                w += sx_lq_utf8_encode(out + w, 0xFFFD);
+                w += sx_utf8_encode(out + w, 0xFFFD);
             } else {
                 memcpy(out + w, s + r, k);
                 w += k;

@@ -395,26 +395,6 @@ static uint32_t unhex(char c)
                                   : (uint32_t)(c - 'A' + 10);
 }
 
-static size_t put_rune(char *o, uint32_t c)
-{
-    if (c < 0x80) {
-        o[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        o[0] = (char)(0xC0 | c >> 6), o[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        o[0] = (char)(0xE0 | c >> 12), o[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | c >> 18), o[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((c >> 6) & 0x3F)), o[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
-
 /* The value of a STRING token (the lexer has checked every escape). */
 static sx_str_t unquote(parser_t *p, const lq_token_t *t)
 {
@@ -447,7 +427,7 @@ static sx_str_t unquote(parser_t *p, const lq_token_t *t)
             if (e == 'x')
                 o[k++] = (char)v;
             else
-                k += put_rune(o + k, v);
+                k += sx_utf8_encode(o + k, v);
             break;
         }
         default:

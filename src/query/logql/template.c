@@ -1623,7 +1623,7 @@ static bool go_unquote(sx_arena_t *a, sx_str_t q, sx_str_t *out, uint32_t *rune)
             } else {
                 if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
                     return false;
-                w += sx_lq_utf8_encode(o + w, v);
+                w += sx_utf8_encode(o + w, v);
             }
             break;
         }
@@ -2846,7 +2846,7 @@ static void go_quote(sbuf_t *o, sx_str_t s, bool ascii)
 static void bad_verb(ctx_t *c, sbuf_t *o, uint32_t verb, const val_t *v)
 {
     char vb[8];
-    size_t vn = sx_lq_utf8_encode(vb, verb);
+    size_t vn = sx_utf8_encode(vb, verb);
     sb_puts(o, "%!");
     sb_put(o, vb, vn);
     sb_putc(o, '(');
@@ -3018,7 +3018,7 @@ static void fmt_arg(ctx_t *c, sbuf_t *o, const fspec_t *f, uint32_t verb, const 
         case 'c': {
             char b[4];
             uint32_t r = neg || u > 0x10FFFF ? 0xFFFD : (uint32_t)u;
-            size_t n = sx_lq_utf8_encode(b, r);
+            size_t n = sx_utf8_encode(b, r);
             pad(o, f, (sx_str_t){b, n}, false);
             return;
         }
@@ -3026,7 +3026,7 @@ static void fmt_arg(ctx_t *c, sbuf_t *o, const fspec_t *f, uint32_t verb, const 
             sbuf_t t = {SX_BUF_INIT};
             char b[4];
             uint32_t r = neg || u > 0x10FFFF ? 0xFFFD : (uint32_t)u;
-            size_t n = sx_lq_utf8_encode(b, r);
+            size_t n = sx_utf8_encode(b, r);
             go_quote(&t, (sx_str_t){b, n}, f->plus);
             t.b.ptr[0] = '\'';
             t.b.ptr[t.b.len - 1] = '\'';
@@ -3221,7 +3221,7 @@ static int f_printf(ctx_t *c, val_t *a, int n, val_t *out)
         }
         if (argi >= nargs) {
             char vb[4];
-            size_t vn = sx_lq_utf8_encode(vb, verb);
+            size_t vn = sx_utf8_encode(vb, verb);
             sb_puts(&o, "%!");
             sb_put(&o, vb, vn);
             sb_puts(&o, "(MISSING)");
@@ -3336,7 +3336,7 @@ static sx_str_t map_runes(ctx_t *c, sx_str_t s, uint32_t (*fn)(uint32_t))
     for (size_t i = 0; i < s.len;) {
         uint32_t r;
         i += sx_lq_utf8_decode(s.ptr + i, s.len - i, &r);
-        w += sx_lq_utf8_encode(o + w, fn(r));
+        w += sx_utf8_encode(o + w, fn(r));
     }
     return (sx_str_t){o, w};
 }
@@ -3371,7 +3371,7 @@ static int f_title(ctx_t *c, val_t *a, int n, val_t *out)
         i += sx_lq_utf8_decode(s.ptr + i, s.len - i, &r);
         uint32_t m = title_sep(prev) ? rune_upper(r) : r;
         prev = r;
-        w += sx_lq_utf8_encode(o + w, m);
+        w += sx_utf8_encode(o + w, m);
     }
     *out = vstr((sx_str_t){o, w});
     return 0;
