@@ -185,6 +185,8 @@ static void run(sx_api_ctx_t *ctx, sx_req_t *req, sx_logql_expr_t *e, sx_logql_p
     o.deadline_ns = sx_mono_ns() + timeout_ms * 1000000LL;
     if (ctx->cfg->query_max_samples > 0)
         o.max_samples = ctx->cfg->query_max_samples;
+    if (ctx->cfg->query_parallelism > 0)
+        o.parallelism = ctx->cfg->query_parallelism;
     sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_LOGS);
     sx_logql_result_t r;
     sx_err_t err;

@@ -44,7 +44,11 @@ typedef struct sx_lq_pipe sx_lq_pipe_t;
 sx_lq_pipe_t *sx_lq__pipe_create(const sx_logql_expr_t *log, const sx_logql_unwrap_t *unwrap,
                                  sx_arena_t *a, sx_err_t *err);
 void sx_lq__pipe_destroy(sx_lq_pipe_t *p);
-/* A copy for another thread (shares the compiled parts). */
+/* A copy for another thread: it shares the compiled parts (read-only
+ * while running) and has its own labels builder (growing in a, which must
+ * be that thread's), line buffers and PCRE2 match data. Destroy clones
+ * before p when p is the one sx_lq__pipe_create made: it owns the
+ * compiled templates. */
 sx_lq_pipe_t *sx_lq__pipe_clone(const sx_lq_pipe_t *p, sx_arena_t *a);
 
 /* Run one entry through the pipeline. Returns false when a stage drops

@@ -499,6 +499,8 @@ static int cmp_kept(const void *x, const void *y, void *arg)
     bool backward = *(const bool *)arg;
     if (a->ts != b->ts)
         return backward ? (a->ts < b->ts ? 1 : -1) : (a->ts < b->ts ? -1 : 1);
+    if (a->sidx != b->sidx)
+        return a->sidx < b->sidx ? -1 : 1;
     return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
@@ -1167,7 +1169,8 @@ static int range_merge(rangerun_t *r, rangerun_t *runs, int nw)
     for (size_t i = 0; i < r->ns; i++) {
         rseries_t *s = &r->s[i];
         s->labels = copy_pairs(c->a, s->labels, s->nlabels);
-        (void)series_reorder;
+        if (!r->counting)
+            series_reorder(s);
     }
     return 0;
 }
