@@ -70,7 +70,8 @@ static const option_t options[] = {
     {"workers", NULL, OPT_INT, "N", "0", OFF(workers), 0, NULL,
      "HTTP worker threads; 0 = four per CPU core (writers wait for fsync)"},
     {"query-timeout", NULL, OPT_DURATION, "DURATION", "2m", OFF(query_timeout_ms), 0, NULL,
-     "abandon a PromQL query after this long (HTTP 503, errorType timeout)"},
+     "abandon a PromQL or LogQL query after this long (Prometheus API: HTTP 503, errorType "
+     "timeout; Loki API: HTTP 504)"},
     {"query-max-samples", NULL, OPT_INT, "N", "50000000", OFF(query_max_samples), 0, NULL,
      "most samples one query may hold in memory at once (HTTP 422 above)"},
     {"query-max-concurrency", NULL, OPT_INT, "N", "20", OFF(query_max_concurrency), 0, NULL,
@@ -78,8 +79,8 @@ static const option_t options[] = {
     {"query-lookback-delta", NULL, OPT_DURATION, "DURATION", "5m", OFF(query_lookback_ms), 0,
      NULL, "how far back an instant selector looks for a sample"},
     {"query-parallelism", NULL, OPT_INT, "N", "0", OFF(query_parallelism), 0, NULL,
-     "threads one query uses for range functions over many series; 0 = one per core (at "
-     "most 8)"},
+     "threads one query uses (PromQL range functions over many series, LogQL stream reads); "
+     "0 = one per core (at most 8)"},
     {"tls-cert", NULL, OPT_STRING, "FILE", NULL, OFF(tls_cert), 0, NULL,
      "PEM certificate chain; TLS is on when tls-cert and tls-key are both set"},
     {"tls-key", NULL, OPT_STRING, "FILE", NULL, OFF(tls_key), 0, NULL,
