@@ -1076,6 +1076,23 @@ static int deliver(const int64_t *ts, const sx_str_t *lines, const uint32_t *mi,
     return fn(ctx, &b);
 }
 
+/* A chunk to read: its part and index. */
+typedef struct ref {
+    sx_lpart_t *p;
+    size_t c;
+} ref_t;
+
+static int cmp_ref(const void *a, const void *b)
+{
+    const ref_t *x = a, *y = b;
+    int64_t mx = x->p->chunks[x->c].mint, my = y->p->chunks[y->c].mint;
+    if (mx != my)
+        return mx < my ? -1 : 1;
+    if (x->p->seq != y->p->seq)
+        return x->p->seq < y->p->seq ? -1 : 1;
+    return (x->c > y->c) - (x->c < y->c);
+}
+
 int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt, int flags,
                      const sx_log_hint_t *hint, sx_log_block_fn fn, void *ctx,
                      sx_log_read_stats_t *stats)
@@ -1084,12 +1101,10 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
     if (!s)
         return 0;
     /* Pin the parts holding this stream's chunks in range. */
-    typedef struct ref {
-        sx_lpart_t *p;
-        size_t c;
-    } ref_t;
     ref_t *refs = NULL;
     size_t nrefs = 0, rcap = 0;
+    sx_lpart_t **pinned_parts = NULL;
+    size_t npinned = 0;
     pthread_rwlock_rdlock(&ls->parts_lock);
     for (size_t i = 0; i < ls->nparts; i++) {
         sx_lpart_t *p = ls->parts[i];
@@ -1108,6 +1123,8 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
             if (!pinned) {
                 sx_lpart__ref(p);
                 pinned = true;
+                pinned_parts = sx_xrealloc(pinned_parts, (npinned + 1) * sizeof(*pinned_parts));
+                pinned_parts[npinned++] = p;
             }
             refs[nrefs++] = (ref_t){p, c};
         }
@@ -1115,13 +1132,8 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
     pthread_rwlock_unlock(&ls->parts_lock);
     /* Chunks in time order (forward) or reversed. Parts of one day may
      * overlap after out-of-order writes; order by mint either way. */
-    for (size_t i = 1; i < nrefs; i++) {
-        ref_t v = refs[i];
-        size_t j = i;
-        while (j > 0 && refs[j - 1].p->chunks[refs[j - 1].c].mint > v.p->chunks[v.c].mint)
-            refs[j] = refs[j - 1], j--;
-        refs[j] = v;
-    }
+    if (nrefs > 1)
+        qsort(refs, nrefs, sizeof(*refs), cmp_ref);
     bool back = flags & SX_LOGREAD_BACKWARD;
     int rc = 0;
     sx_arena_t a;
@@ -1168,15 +1180,9 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
                              true, fn, ctx, stats);
     sx_lchunk_data_dispose(&d);
     sx_arena_dispose(&a);
-    for (size_t k = 0; k < nrefs; k++)
-        if (k == 0 || refs[k].p != refs[k - 1].p) {
-            /* each part was pinned once; unpin once per distinct part */
-            bool seen = false;
-            for (size_t j = 0; j < k && !seen; j++)
-                seen = refs[j].p == refs[k].p;
-            if (!seen)
-                sx_lpart__unref(refs[k].p);
-        }
+    for (size_t k = 0; k < npinned; k++)
+        sx_lpart__unref(pinned_parts[k]);
+    free(pinned_parts);
     free(refs);
     return rc;
 }
