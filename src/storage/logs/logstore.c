@@ -29,8 +29,8 @@
 
 #define NSTRIPES 64
 #define DAY_NS (86400LL * 1000000000LL)
-#define HEAD_MAX_BYTES (256LL << 20)   /* flush when the head holds this many line bytes */
-#define HEAD_HARD_BYTES (768LL << 20)  /* writers wait above this */
+#define HEAD_MAX_BYTES (160LL << 20)   /* flush when the head holds this many line bytes */
+#define HEAD_HARD_BYTES (480LL << 20)  /* writers wait above this */
 #define COMPACT_MIN_PARTS 6
 #define COMPACT_MAX_PARTS 16
 #define COMPACT_MAX_BYTES (4ULL << 30)

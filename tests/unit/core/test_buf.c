@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/hash.h"
 #include "core/str.h"
 
 /* ---- sx_format_float ---- */
@@ -280,6 +281,36 @@ static void test_memmem_agrees_with_libc(void **state)
     assert_ptr_equal(sx_memmem(h, 14, "rare-token", 10), h + 2);
 }
 
+/* sx_crc32c (the crc32 instruction or the tables) agrees with the bitwise
+ * definition at every length and alignment, and chains across calls. */
+static uint32_t crc32c_bitwise(uint32_t crc, const unsigned char *p, size_t n)
+{
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = crc & 1 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+    }
+    return ~crc;
+}
+
+static void test_crc32c_agrees_with_bitwise(void **state)
+{
+    (void)state;
+    assert_int_equal(sx_crc32c(0, "123456789", 9), 0xe3069283u);
+    unsigned char buf[300];
+    unsigned seed = 99;
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)rand_r(&seed);
+    for (size_t off = 0; off < 9; off++)
+        for (size_t n = 0; n + off <= sizeof(buf); n += 7) {
+            uint32_t want = crc32c_bitwise(0, buf + off, n);
+            assert_int_equal(sx_crc32c(0, buf + off, n), want);
+            size_t half = n / 2;
+            assert_int_equal(sx_crc32c(sx_crc32c(0, buf + off, half), buf + off + half, n - half), want);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_buf_json_str_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_buf_json_str_appends_after_existing_content),
         cmocka_unit_test(test_memmem_agrees_with_libc),
+        cmocka_unit_test(test_crc32c_agrees_with_bitwise),
         cmocka_unit_test(test_buf_grows_and_keeps_contents),
         cmocka_unit_test(test_buf_printf_appends_formatted_text),
         cmocka_unit_test(test_buf_put_uvarint_and_little_endian),
