@@ -16,6 +16,7 @@
 
 #include "ingest_int.h"
 #include "otlp_int.h"
+#include "protobuf.h"
 
 /* ---- Schema: common.proto and resource.proto ---- */
 
@@ -196,43 +197,6 @@ int sx_otlp__begin(sx_otlp__dec_t *d, const char *buf, size_t len, int fmt, sx_a
 
 /* ---- Protobuf wire reading ---- */
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
-static uint64_t le64(const char *p)
-{
-    const unsigned char *u = (const unsigned char *)p;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | u[i];
-    return v;
-}
-
-static uint32_t le32(const char *p)
-{
-    const unsigned char *u = (const unsigned char *)p;
-    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
-}
-
-static const char *read_uvarint(const char **pp, const char *end, uint64_t *out)
-{
-    const unsigned char *p = (const unsigned char *)*pp;
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 10; i++) {
-        if (p == (const unsigned char *)end)
-            return "truncated varint";
-        unsigned b = *p++;
-        if (i == 9 && b > 1)
-            return "varint overflows 64 bits";
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (b < 0x80) {
-            *pp = (const char *)p;
-            *out = v;
-            return NULL;
-        }
-    }
-    return "varint overflows 64 bits";
-}
-
 static bool kind_is_scalar(int kind)
 {
     return kind != SX_OTLP__STR && kind != SX_OTLP__BYTES && kind != SX_OTLP__ID &&
@@ -300,13 +264,13 @@ static int pb_packed_next(sx_otlp__it_t *it, sx_otlp__val_t *v)
     case WT_I64:
         if (it->pkend - it->pk < 8)
             return pbfail(it->d, at, "packed fixed64 values are not a multiple of 8 bytes");
-        u = le64(it->pk);
+        u = load_le64(it->pk);
         it->pk += 8;
         break;
     case WT_I32:
         if (it->pkend - it->pk < 4)
             return pbfail(it->d, at, "packed fixed32 values are not a multiple of 4 bytes");
-        u = le32(it->pk);
+        u = load_le32(it->pk);
         it->pk += 4;
         break;
     default:
@@ -319,7 +283,7 @@ static int pb_packed_next(sx_otlp__it_t *it, sx_otlp__val_t *v)
     return 1;
 }
 
-static int pb_next(sx_otlp__it_t *it, sx_otlp__val_t *v)
+static int walk_pb_next(sx_otlp__it_t *it, sx_otlp__val_t *v)
 {
     sx_otlp__dec_t *d = it->d;
     for (;;) {
@@ -329,42 +293,13 @@ static int pb_next(sx_otlp__it_t *it, sx_otlp__val_t *v)
         if (it->p >= it->end)
             return 0;
         const char *at = it->p, *why;
-        uint64_t tag, u = 0, n;
-        sx_str_t s = {NULL, 0};
-        if ((why = read_uvarint(&it->p, it->end, &tag)))
+        pb_field_t f = {0, 0, 0, {NULL, 0}};
+        if ((why = pb_next(&it->p, it->end, &f)))
             return pbfail(d, at, why);
-        if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff)
-            return pbfail(d, at, "invalid field number");
-        uint32_t num = (uint32_t)(tag >> 3);
-        int wt = (int)(tag & 7);
-        switch (wt) {
-        case WT_VARINT:
-            if ((why = read_uvarint(&it->p, it->end, &u)))
-                return pbfail(d, at, why);
-            break;
-        case WT_I64:
-            if (it->end - it->p < 8)
-                return pbfail(d, at, "truncated fixed64 field");
-            u = le64(it->p);
-            it->p += 8;
-            break;
-        case WT_I32:
-            if (it->end - it->p < 4)
-                return pbfail(d, at, "truncated fixed32 field");
-            u = le32(it->p);
-            it->p += 4;
-            break;
-        case WT_LEN:
-            if ((why = read_uvarint(&it->p, it->end, &n)))
-                return pbfail(d, at, why);
-            if (n > (uint64_t)(it->end - it->p))
-                return pbfail(d, at, "length-delimited field runs past the end of its message");
-            s = (sx_str_t){it->p, (size_t)n};
-            it->p += n;
-            break;
-        default:
-            return pbfail(d, at, "unsupported wire type (groups are not allowed)");
-        }
+        uint32_t num = f.num;
+        int wt = (int)f.wt;
+        uint64_t u = f.u;
+        sx_str_t s = f.s;
         const sx_otlp__field_def_t *def = find_num(it->md, num);
         if (!def)
             continue; /* unknown field: skipped */
@@ -759,7 +694,7 @@ int sx_otlp__it_init(sx_otlp__it_t *it, sx_otlp__dec_t *d, const sx_otlp__msg_de
 
 int sx_otlp__it_next(sx_otlp__it_t *it, sx_otlp__val_t *v)
 {
-    return it->fmt == SX_OTLP_JSON ? json_next(it, v) : pb_next(it, v);
+    return it->fmt == SX_OTLP_JSON ? json_next(it, v) : walk_pb_next(it, v);
 }
 
 /* ---- Attribute values ---- */
@@ -1355,7 +1290,7 @@ static MSG(resource_spans_def, "ResourceSpans", resource_spans_fields);
 static const sx_otlp__field_def_t traces_request_fields[] = {
     FM(1, "resourceSpans", "resource_spans", &resource_spans_def),
 };
-static MSG(traces_request_def, "ExportTraceServiceRequest", traces_request_fields);
+MSG(sx_otlp__traces_request_def, "ExportTraceServiceRequest", traces_request_fields);
 
 /* Grow an arena array of element size sz holding n, capacity *cap. */
 static void *grow_arr(sx_otlp__dec_t *d, void *arr, uint32_t n, uint32_t *cap, size_t sz)
@@ -1590,7 +1525,7 @@ int sx_otlp_traces_decode(const char *buf, size_t len, int format, sx_span_batch
     int rc;
     if ((rc = sx_otlp__begin(&d, buf, len, format, out->arena, res, err, &root)))
         return rc;
-    if ((rc = sx_otlp__it_init(&it, &d, &traces_request_def, format, root)))
+    if ((rc = sx_otlp__it_init(&it, &d, &sx_otlp__traces_request_def, format, root)))
         return rc;
     int64_t ri = 0;
     while ((rc = sx_otlp__it_next(&it, &v)) > 0) {
@@ -1636,6 +1571,7 @@ int sx_otlp_traces_decode(const char *buf, size_t len, int format, sx_span_batch
                                         &sc->nattrs, &sc->dropped_attrs);
                 } else if (sv.num == 3) {
                     sc->schema_url = sv.s;
+                    rc = 0;
                 } else {
                     sx_otlp__push(&d, "spans", pi++);
                     rc = decode_span(&d, format, sv.s, out, six);
@@ -1653,4 +1589,90 @@ int sx_otlp_traces_decode(const char *buf, size_t len, int format, sx_span_batch
         sx_otlp__pop(&d);
     }
     return rc < 0 ? rc : 0;
+}
+
+/* ---- JSON to protobuf ---- */
+
+static void put_varint_tag(sx_buf_t *b, uint32_t num, int wt)
+{
+    sx_buf_put_uvarint(b, (uint64_t)num << 3 | (uint64_t)wt);
+}
+
+/* Re-encode one message read by the walker (any format) as protobuf. */
+static int transcode(sx_otlp__dec_t *d, const sx_otlp__msg_def_t *md, int fmt, sx_str_t msg,
+                     sx_buf_t *out, unsigned depth)
+{
+    sx_otlp__it_t it;
+    sx_otlp__val_t v;
+    int rc;
+    if (depth > 2 * SX_OTLP__MAX_DEPTH)
+        return sx_otlp__fail(d, NULL, "messages nested too deep");
+    if ((rc = sx_otlp__it_init(&it, d, md, fmt, msg)))
+        return rc;
+    while ((rc = sx_otlp__it_next(&it, &v)) > 0) {
+        switch (v.def->kind) {
+        case SX_OTLP__STR:
+        case SX_OTLP__BYTES:
+        case SX_OTLP__ID:
+            put_varint_tag(out, v.num, WT_LEN);
+            sx_buf_put_uvarint(out, v.s.len);
+            sx_buf_append(out, v.s.ptr, v.s.len);
+            break;
+        case SX_OTLP__MSG: {
+            sx_buf_t sub = SX_BUF_INIT;
+            rc = transcode(d, v.def->sub, fmt, v.s, &sub, depth + 1);
+            if (rc == 0) {
+                put_varint_tag(out, v.num, WT_LEN);
+                sx_buf_put_uvarint(out, sub.len);
+                sx_buf_append(out, sub.ptr, sub.len);
+            }
+            sx_buf_dispose(&sub);
+            if (rc)
+                return rc;
+            break;
+        }
+        case SX_OTLP__FIXED64:
+        case SX_OTLP__SFIXED64:
+            put_varint_tag(out, v.num, WT_I64);
+            sx_buf_put_u64le(out, v.u);
+            break;
+        case SX_OTLP__DOUBLE: {
+            uint64_t u;
+            memcpy(&u, &v.d, 8);
+            put_varint_tag(out, v.num, WT_I64);
+            sx_buf_put_u64le(out, u);
+            break;
+        }
+        case SX_OTLP__FIXED32:
+            put_varint_tag(out, v.num, WT_I32);
+            sx_buf_put_u32le(out, (uint32_t)v.u);
+            break;
+        case SX_OTLP__SINT32: {
+            int32_t x = (int32_t)(int64_t)v.u;
+            put_varint_tag(out, v.num, WT_VARINT);
+            sx_buf_put_uvarint(out, ((uint32_t)x << 1) ^ (uint32_t)(x >> 31));
+            break;
+        }
+        default: /* varint, enum, bool; negative int32/int64 as 10-byte varints */
+            put_varint_tag(out, v.num, WT_VARINT);
+            sx_buf_put_uvarint(out, v.u);
+            break;
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int sx_otlp_json_to_protobuf(int signal, const char *buf, size_t len, sx_arena_t *a, sx_buf_t *out,
+                             sx_err_t *err)
+{
+    sx_otlp__dec_t d;
+    sx_otlp_result_t res;
+    sx_str_t root;
+    int rc;
+    if ((rc = sx_otlp__begin(&d, buf, len, SX_OTLP_JSON, a, &res, err, &root)))
+        return rc;
+    const sx_otlp__msg_def_t *md = signal == SX_OTLP_TRACES    ? &sx_otlp__traces_request_def
+                                   : signal == SX_OTLP_METRICS ? &sx_otlp__metrics_request_def
+                                                               : &sx_otlp__logs_request_def;
+    return transcode(&d, md, SX_OTLP_JSON, root, out, 0);
 }

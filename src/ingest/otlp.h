@@ -162,6 +162,17 @@ int sx_otlp_metrics_decode(const char *buf, size_t len, int format,
  * in arena a (or a slice of name). */
 sx_str_t sx_otlp_metric_name(sx_arena_t *a, sx_str_t name, sx_str_t unit, int type);
 
+/* ---- Transcoding ---- */
+
+/* Re-encode an OTLP JSON request of signal (SX_OTLP_TRACES, ...) as the
+ * equivalent protobuf request, appended to out (which may be
+ * reallocated): field by field through the decoders' own schema, unknown
+ * fields dropped, repeated scalars unpacked. For tests, fuzz oracles and
+ * tools that must hand protobuf to a client that wants it. Scratch strings
+ * go in arena a. Errors as the decoders' (SX_EPARSE with a path). */
+int sx_otlp_json_to_protobuf(int signal, const char *buf, size_t len, sx_arena_t *a, sx_buf_t *out,
+                             sx_err_t *err);
+
 /* ---- Responses ---- */
 
 /* Append the Export{Trace,Metrics,Logs}ServiceResponse for signal

@@ -132,6 +132,9 @@ int sx_otlp__begin(sx_otlp__dec_t *d, const char *buf, size_t len, int fmt, sx_a
 /* Common messages. */
 extern const sx_otlp__msg_def_t sx_otlp__resource_def, sx_otlp__scope_def, sx_otlp__anyvalue_def,
     sx_otlp__keyvalue_def;
+/* The three request messages. */
+extern const sx_otlp__msg_def_t sx_otlp__traces_request_def, sx_otlp__logs_request_def,
+    sx_otlp__metrics_request_def;
 
 /* Field numbers shared by the files. */
 enum {

@@ -8,6 +8,7 @@
 #include "otlp.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "otlp_int.h"
@@ -71,7 +72,7 @@ static const sx_otlp__msg_def_t resource_logs_def = {"ResourceLogs", resource_lo
 static const sx_otlp__field_def_t logs_request_fields[] = {
     {1, SX_OTLP__MSG, 0, "resourceLogs", "resource_logs", &resource_logs_def, NULL},
 };
-static const sx_otlp__msg_def_t logs_request_def = {"ExportLogsServiceRequest", logs_request_fields, 1};
+const sx_otlp__msg_def_t sx_otlp__logs_request_def = {"ExportLogsServiceRequest", logs_request_fields, 1};
 
 /* State for one ResourceLogs. */
 typedef struct rstate {
@@ -367,7 +368,7 @@ int sx_otlp_logs_decode(const char *buf, size_t len, int format, const sx_otlp_l
     int rc;
     if ((rc = sx_otlp__begin(&d, buf, len, format, out->arena, res, err, &root)))
         return rc;
-    if ((rc = sx_otlp__it_init(&it, &d, &logs_request_def, format, root)))
+    if ((rc = sx_otlp__it_init(&it, &d, &sx_otlp__logs_request_def, format, root)))
         return rc;
     int64_t ri = 0;
     while ((rc = sx_otlp__it_next(&it, &v)) > 0) {
