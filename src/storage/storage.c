@@ -28,7 +28,7 @@ typedef struct tenant {
     _Atomic(sx_logstore_t *) logs[SX_LOG_KINDS];
 } tenant_t;
 
-static const char *const log_dirs[SX_LOG_KINDS] = {"logs", "events", "auditing"};
+static const char *const log_dirs[SX_LOG_KINDS] = {"logs", "events", "auditing", "traces"};
 
 struct sx_storage {
     sx_storage_opts_t opts;

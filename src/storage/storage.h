@@ -6,6 +6,7 @@
  *   <data>/tenants/<tenant>/logs/      log store (Loki push, OTLP logs)
  *   <data>/tenants/<tenant>/events/    Kubernetes events (a log store)
  *   <data>/tenants/<tenant>/auditing/  Kubernetes audit events (a log store)
+ *   <data>/tenants/<tenant>/traces/    spans (a log store)
  * Tenants never share a store, so they never see each other's data. */
 #ifndef SX_STORAGE_STORAGE_H
 #define SX_STORAGE_STORAGE_H
@@ -42,7 +43,13 @@ sx_tsdb_t *sx_storage_tsdb(sx_storage_t *s, const char *tenant, sx_err_t *err);
 sx_tsdb_t *sx_storage_tsdb_peek(sx_storage_t *s, const char *tenant);
 
 /* The log stores of a tenant, by kind. */
-enum sx_log_kind { SX_LOGS = 0, SX_EVENTS = 1, SX_AUDIT = 2, SX_LOG_KINDS = 3 };
+enum sx_log_kind {
+    SX_LOGS = 0,
+    SX_EVENTS = 1,
+    SX_AUDIT = 2,
+    SX_TRACES = 3, /* spans, one entry each (see src/api/traces.c) */
+    SX_LOG_KINDS = 4
+};
 /* The log store of a kind for a tenant, opened on first use (NULL + err
  * on an I/O error or an invalid tenant name). */
 sx_logstore_t *sx_storage_logs(sx_storage_t *s, const char *tenant, int kind, sx_err_t *err);
