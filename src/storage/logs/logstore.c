@@ -316,7 +316,8 @@ static int streams_log_persist(sx_logstore_t *ls, uint32_t nstreams, sx_err_t *e
 
 /* ---- Heads ---- */
 
-static void head_append(lhead_t *h, int64_t ts, sx_str_t line, const sx_label_t *meta, uint32_t nm)
+/* Room for one more entry at time ts; updates the time range. */
+static void head_slot(lhead_t *h, int64_t ts)
 {
     if (h->n == h->cap) {
         h->cap = h->cap ? h->cap * 2 : 16;
@@ -334,6 +335,11 @@ static void head_append(lhead_t *h, int64_t ts, sx_str_t line, const sx_label_t 
         if (ts > h->maxt)
             h->maxt = ts;
     }
+}
+
+static void head_append(lhead_t *h, int64_t ts, sx_str_t line, const sx_label_t *meta, uint32_t nm)
+{
+    head_slot(h, ts);
     h->ts[h->n] = ts;
     h->off[h->n] = h->data.len;
     h->len[h->n] = (uint32_t)line.len;
@@ -346,6 +352,19 @@ static void head_append(lhead_t *h, int64_t ts, sx_str_t line, const sx_label_t 
         sx_buf_put_uvarint(&h->data, meta[i].value.len);
         sx_buf_append_str(&h->data, meta[i].value);
     }
+}
+
+/* Move entry k of src (its line and encoded metadata as they are) to the
+ * end of dst. */
+static void head_move(lhead_t *dst, const lhead_t *src, uint32_t k)
+{
+    uint64_t next = k + 1 < src->n ? src->off[k + 1] : src->data.len;
+    head_slot(dst, src->ts[k]);
+    dst->ts[dst->n] = src->ts[k];
+    dst->off[dst->n] = dst->data.len;
+    dst->len[dst->n] = src->len[k];
+    dst->n++;
+    sx_buf_append(&dst->data, src->data.ptr + src->off[k], next - src->off[k]);
 }
 
 static void head_dispose(lhead_t *h)
@@ -889,29 +908,8 @@ int sx_logstore_flush(sx_logstore_t *ls)
             s->sealed = s->head;
         } else {
             /* A previous flush failed: fold the head into the sealed one. */
-            for (uint32_t k = 0; k < s->head.n; k++) {
-                const char *base = s->head.data.ptr + s->head.off[k];
-                /* Re-append the raw record (line + encoded metadata). */
-                lhead_t *t = &s->sealed;
-                uint64_t next = k + 1 < s->head.n ? s->head.off[k + 1] : s->head.data.len;
-                if (t->n == t->cap) {
-                    t->cap = t->cap ? t->cap * 2 : 16;
-                    t->ts = sx_xrealloc(t->ts, t->cap * sizeof(int64_t));
-                    t->off = sx_xrealloc(t->off, t->cap * sizeof(uint64_t));
-                    t->len = sx_xrealloc(t->len, t->cap * sizeof(uint32_t));
-                }
-                if (s->head.ts[k] < t->maxt)
-                    t->unsorted = true;
-                if (s->head.ts[k] < t->mint)
-                    t->mint = s->head.ts[k];
-                if (s->head.ts[k] > t->maxt)
-                    t->maxt = s->head.ts[k];
-                t->ts[t->n] = s->head.ts[k];
-                t->off[t->n] = t->data.len;
-                t->len[t->n] = s->head.len[k];
-                t->n++;
-                sx_buf_append(&t->data, base, next - s->head.off[k]);
-            }
+            for (uint32_t k = 0; k < s->head.n; k++)
+                head_move(&s->sealed, &s->head, k);
             head_dispose(&s->head);
         }
         memset(&s->head, 0, sizeof(s->head));
