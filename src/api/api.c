@@ -16,6 +16,7 @@ void sx_api_register_all(sx_http_t *h, sx_api_ctx_t *ctx)
     sx_api_loki_register(h, ctx);
     sx_api_kubesphere_register(h, ctx);
     sx_api_otlp_register(h, ctx);
+    sx_api_traces_register(h, ctx);
 }
 
 static const char *error_type(int rc)

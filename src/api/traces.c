@@ -1,0 +1,1318 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Traces: the OTLP/HTTP receiver (/v1/traces) and trace lookup by id in
+ * Tempo's (/api/traces/<id>, /api/v2/traces/<id>) and Jaeger's shapes,
+ * plus Jaeger's service and operation lists. Spans are kept in the
+ * tenant's SX_TRACES log store, one log entry per span.
+ *
+ * Storage mapping (the invariant every reader here relies on):
+ *   stream labels  service_name (resource service.name, "unknown_service"
+ *                  when absent) and service_namespace (only when the
+ *                  resource has a string service.namespace): low
+ *                  cardinality, one stream per service.
+ *   timestamp      the span's start (ns).
+ *   line           compact OTLP JSON (hex ids, integer enums, 64-bit
+ *                  integers as strings) laid out as
+ *                    {<span members>,"resource":R,"scope":C
+ *                     [,"resourceSchemaUrl":"..."][,"scopeSchemaUrl":"..."]}
+ *                  where <span members> start with "traceId" (32 lower-case
+ *                  hex digits, so the 4-gram bloom filter finds the id) and
+ *                  are exactly the members of an OTLP JSON Span, R is the
+ *                  OTLP JSON Resource and C the InstrumentationScope. A
+ *                  quote inside a JSON string is always escaped and
+ *                  attributes are arrays of {"key","value"}, so the first
+ *                  `,"resource":{` and the next `,"scope":{` are always the
+ *                  structural ones: the answer is assembled by cutting the
+ *                  line there and concatenating, never re-encoding.
+ *   metadata       trace_id, span_id (lower-case hex), name (when not
+ *                  empty), kind and status_code (OTLP numbers), duration_ns.
+ *
+ * Lookup by id: select every stream of the store, read entries in the time
+ * range with the hex id as the bloom needle (chunks without it are skipped
+ * unread) and keep entries whose trace_id metadata equals it; duplicates
+ * (the same line sent twice) are dropped. Spans are then grouped by
+ * resource and scope text, as OTLP nests them.
+ *
+ * Tempo and Jaeger both serve GET /api/traces/<id>. The reference gives no
+ * rule to tell the callers apart, so /api/traces/<id> answers Tempo's shape
+ * ({"batches":[...]} or protobuf), and Jaeger's query API is served whole
+ * under the /jaeger prefix (/jaeger/api/traces/<id>, /jaeger/api/services,
+ * ...: set the Jaeger UI's base path or the Grafana Jaeger data source URL
+ * to http://host/jaeger). The Jaeger paths that Tempo does not use
+ * (/api/services, /api/services/<svc>/operations, /api/operations) are
+ * served without the prefix too. */
+#include "otlp.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../core/log.h"
+#include "../core/time.h"
+
+/* Upper bounds of one lookup, so that a pathological trace cannot take
+ * the server's memory: spans of one trace, and entries scanned for the
+ * operation list (Jaeger's operations: a scan of the service's recent
+ * span metadata). */
+#define MAX_TRACE_SPANS 200000
+#define OPS_LOOKBACK_NS (7 * 24 * 3600 * 1000000000LL)
+#define OPS_MAX_ENTRIES 1000000
+
+/* ---- Writing OTLP JSON ---- */
+
+static const char b64tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 with padding, as proto3 JSON writes bytes. */
+static void put_b64(sx_buf_t *b, const uint8_t *p, size_t n)
+{
+    char *o = sx_buf_reserve(b, (n + 2) / 3 * 4);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        o[k++] = b64tab[(v >> 18) & 63];
+        o[k++] = b64tab[(v >> 12) & 63];
+        o[k++] = i + 1 < n ? b64tab[(v >> 6) & 63] : '=';
+        o[k++] = i + 2 < n ? b64tab[v & 63] : '=';
+    }
+    b->len += k;
+}
+
+static void put_id(sx_buf_t *b, const uint8_t *id, size_t n)
+{
+    char hex[33];
+    sx_span_id_hex(id, n, hex);
+    sx_buf_putc(b, '"');
+    sx_buf_append(b, hex, 2 * n);
+    sx_buf_putc(b, '"');
+}
+
+/* A member name: a comma unless it is the object's first member. */
+static void key(sx_buf_t *b, bool *first, const char *k)
+{
+    if (!*first)
+        sx_buf_putc(b, ',');
+    *first = false;
+    sx_buf_putc(b, '"');
+    sx_buf_puts(b, k);
+    sx_buf_puts(b, "\":");
+}
+
+static void put_double(sx_buf_t *b, double d)
+{
+    if (d != d) {
+        sx_buf_puts(b, "\"NaN\"");
+    } else if (d > 1.7976931348623157e308) {
+        sx_buf_puts(b, "\"Infinity\"");
+    } else if (d < -1.7976931348623157e308) {
+        sx_buf_puts(b, "\"-Infinity\"");
+    } else {
+        /* The shortest %g form that reads back as d (exponent form keeps
+         * 1e300 short, and JSON allows it). */
+        char tmp[40];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+        }
+        sx_buf_puts(b, tmp);
+    }
+}
+
+static void put_anyval(sx_buf_t *b, const sx_anyval_t *v)
+{
+    switch (v->type) {
+    case SX_AV_STRING:
+        sx_buf_puts(b, "{\"stringValue\":");
+        sx_buf_json_str(b, v->s.ptr, v->s.len);
+        break;
+    case SX_AV_BOOL:
+        sx_buf_puts(b, v->b ? "{\"boolValue\":true" : "{\"boolValue\":false");
+        break;
+    case SX_AV_INT:
+        sx_buf_printf(b, "{\"intValue\":\"%lld\"", (long long)v->i);
+        break;
+    case SX_AV_DOUBLE:
+        sx_buf_puts(b, "{\"doubleValue\":");
+        put_double(b, v->d);
+        break;
+    case SX_AV_BYTES:
+        sx_buf_puts(b, "{\"bytesValue\":\"");
+        put_b64(b, (const uint8_t *)v->s.ptr, v->s.len);
+        sx_buf_putc(b, '"');
+        break;
+    case SX_AV_ARRAY:
+        sx_buf_puts(b, "{\"arrayValue\":");
+        sx_buf_append_str(b, v->s);
+        break;
+    case SX_AV_KVLIST:
+        sx_buf_puts(b, "{\"kvlistValue\":");
+        sx_buf_append_str(b, v->s);
+        break;
+    default:
+        sx_buf_putc(b, '{');
+        break;
+    }
+    sx_buf_putc(b, '}');
+}
+
+/* "attributes":[...] and "droppedAttributesCount":N, each only when not
+ * empty (proto3 JSON leaves defaults out). */
+static void put_attrs(sx_buf_t *b, bool *first, const sx_attr_t *a, uint32_t n, uint32_t dropped)
+{
+    if (n) {
+        key(b, first, "attributes");
+        sx_buf_putc(b, '[');
+        for (uint32_t i = 0; i < n; i++) {
+            if (i)
+                sx_buf_putc(b, ',');
+            sx_buf_puts(b, "{\"key\":");
+            sx_buf_json_str(b, a[i].key.ptr, a[i].key.len);
+            sx_buf_puts(b, ",\"value\":");
+            put_anyval(b, &a[i].value);
+            sx_buf_putc(b, '}');
+        }
+        sx_buf_putc(b, ']');
+    }
+    if (dropped) {
+        key(b, first, "droppedAttributesCount");
+        sx_buf_printf(b, "%u", dropped);
+    }
+}
+
+static void put_str_member(sx_buf_t *b, bool *first, const char *k, sx_str_t s)
+{
+    if (!s.len)
+        return;
+    key(b, first, k);
+    sx_buf_json_str(b, s.ptr, s.len);
+}
+
+/* The stored line of one span (layout in the file comment), appended to b. */
+static void span_line(sx_buf_t *b, const sx_span_batch_t *batch, const sx_span_t *sp)
+{
+    const sx_span_scope_t *sc = &batch->scopes[sp->scope];
+    const sx_span_resource_t *rs = &batch->resources[sc->resource];
+    bool first = true;
+    sx_buf_putc(b, '{');
+    key(b, &first, "traceId");
+    put_id(b, sp->trace_id, 16);
+    key(b, &first, "spanId");
+    put_id(b, sp->span_id, 8);
+    put_str_member(b, &first, "traceState", sp->trace_state);
+    if (sp->has_parent) {
+        key(b, &first, "parentSpanId");
+        put_id(b, sp->parent_span_id, 8);
+    }
+    if (sp->flags) {
+        key(b, &first, "flags");
+        sx_buf_printf(b, "%u", sp->flags);
+    }
+    key(b, &first, "name");
+    sx_buf_json_str(b, sp->name.ptr, sp->name.len);
+    key(b, &first, "kind");
+    sx_buf_printf(b, "%d", (int)sp->kind);
+    key(b, &first, "startTimeUnixNano");
+    sx_buf_printf(b, "\"%llu\"", (unsigned long long)sp->start_ns);
+    key(b, &first, "endTimeUnixNano");
+    sx_buf_printf(b, "\"%llu\"", (unsigned long long)sp->end_ns);
+    put_attrs(b, &first, sp->attrs, sp->nattrs, sp->dropped_attrs);
+    if (sp->nevents) {
+        key(b, &first, "events");
+        sx_buf_putc(b, '[');
+        for (uint32_t i = 0; i < sp->nevents; i++) {
+            const sx_span_event_t *e = &sp->events[i];
+            bool f = true;
+            sx_buf_puts(b, i ? ",{" : "{");
+            key(b, &f, "timeUnixNano");
+            sx_buf_printf(b, "\"%llu\"", (unsigned long long)e->time_ns);
+            key(b, &f, "name");
+            sx_buf_json_str(b, e->name.ptr, e->name.len);
+            put_attrs(b, &f, e->attrs, e->nattrs, e->dropped_attrs);
+            sx_buf_putc(b, '}');
+        }
+        sx_buf_putc(b, ']');
+    }
+    if (sp->dropped_events) {
+        key(b, &first, "droppedEventsCount");
+        sx_buf_printf(b, "%u", sp->dropped_events);
+    }
+    if (sp->nlinks) {
+        key(b, &first, "links");
+        sx_buf_putc(b, '[');
+        for (uint32_t i = 0; i < sp->nlinks; i++) {
+            const sx_span_link_t *l = &sp->links[i];
+            bool f = true;
+            sx_buf_puts(b, i ? ",{" : "{");
+            key(b, &f, "traceId");
+            put_id(b, l->trace_id, 16);
+            key(b, &f, "spanId");
+            put_id(b, l->span_id, 8);
+            put_str_member(b, &f, "traceState", l->trace_state);
+            put_attrs(b, &f, l->attrs, l->nattrs, l->dropped_attrs);
+            if (l->flags) {
+                key(b, &f, "flags");
+                sx_buf_printf(b, "%u", l->flags);
+            }
+            sx_buf_putc(b, '}');
+        }
+        sx_buf_putc(b, ']');
+    }
+    if (sp->dropped_links) {
+        key(b, &first, "droppedLinksCount");
+        sx_buf_printf(b, "%u", sp->dropped_links);
+    }
+    key(b, &first, "status");
+    {
+        bool f = true;
+        sx_buf_putc(b, '{');
+        put_str_member(b, &f, "message", sp->status_message);
+        if (sp->status_code) {
+            key(b, &f, "code");
+            sx_buf_printf(b, "%d", (int)sp->status_code);
+        }
+        sx_buf_putc(b, '}');
+    }
+    key(b, &first, "resource");
+    {
+        bool f = true;
+        sx_buf_putc(b, '{');
+        put_attrs(b, &f, rs->attrs, rs->nattrs, rs->dropped_attrs);
+        sx_buf_putc(b, '}');
+    }
+    key(b, &first, "scope");
+    {
+        bool f = true;
+        sx_buf_putc(b, '{');
+        put_str_member(b, &f, "name", sc->name);
+        put_str_member(b, &f, "version", sc->version);
+        put_attrs(b, &f, sc->attrs, sc->nattrs, sc->dropped_attrs);
+        sx_buf_putc(b, '}');
+    }
+    put_str_member(b, &first, "resourceSchemaUrl", rs->schema_url);
+    put_str_member(b, &first, "scopeSchemaUrl", sc->schema_url);
+    sx_buf_putc(b, '}');
+}
+
+/* ---- Ingest: POST /v1/traces ---- */
+
+static sx_str_t arena_hex(sx_arena_t *a, const uint8_t *id, size_t n)
+{
+    char hex[33];
+    sx_span_id_hex(id, n, hex);
+    return sx_arena_strdup_str(a, (sx_str_t){hex, 2 * n});
+}
+
+static sx_str_t arena_num(sx_arena_t *a, long long v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+    return sx_arena_strdup_str(a, (sx_str_t){tmp, (size_t)n});
+}
+
+/* The stream labels of a resource (sorted: service_name < service_namespace). */
+static uint32_t resource_labels(const sx_span_resource_t *rs, sx_label_t *l)
+{
+    uint32_t n = 0;
+    l[n++] = (sx_label_t){SX_STR_LIT("service_name"),
+                          rs->service_name.len ? rs->service_name : SX_STR_LIT("unknown_service")};
+    for (uint32_t i = 0; i < rs->nattrs; i++) {
+        const sx_attr_t *a = &rs->attrs[i];
+        if (a->value.type == SX_AV_STRING && a->value.s.len &&
+            sx_str_eq_cstr(a->key, "service.namespace")) {
+            l[n++] = (sx_label_t){SX_STR_LIT("service_namespace"), a->value.s};
+            break;
+        }
+    }
+    return n;
+}
+
+static bool labels_eq(const sx_label_t *a, uint32_t na, const sx_label_t *b, uint32_t nb)
+{
+    if (na != nb)
+        return false;
+    for (uint32_t i = 0; i < na; i++)
+        if (!sx_str_eq(a[i].name, b[i].name) || !sx_str_eq(a[i].value, b[i].value))
+            return false;
+    return true;
+}
+
+/* Map a decoded span batch to a log batch in the request arena (one stream
+ * per distinct service label set). Returns 0 or SX_ETOOLARGE when the
+ * arena's limit is hit. */
+static int spans_to_logs(const sx_span_batch_t *sb, sx_log_batch_t *lb, sx_err_t *err)
+{
+    sx_arena_t *a = lb->arena;
+    uint32_t *res_stream = sx_arena_calloc(a, sb->nresources + 1, sizeof(uint32_t));
+    if (!res_stream)
+        goto toolarge;
+    for (uint32_t r = 0; r < sb->nresources; r++) {
+        sx_label_t l[2];
+        uint32_t nl = resource_labels(&sb->resources[r], l);
+        size_t s;
+        for (s = 0; s < lb->nstreams; s++)
+            if (labels_eq(lb->streams[s].labels, lb->streams[s].nlabels, l, nl))
+                break;
+        if (s == lb->nstreams) {
+            sx_log_stream_in_t *st = sx_log_batch_add(lb);
+            sx_label_t *cp = st ? sx_arena_alloc(a, sizeof(l)) : NULL;
+            if (!cp)
+                goto toolarge;
+            memcpy(cp, l, sizeof(l));
+            st->labels = cp;
+            st->nlabels = nl;
+        }
+        res_stream[r] = (uint32_t)s;
+    }
+    sx_buf_t line = SX_BUF_INIT;
+    for (uint32_t i = 0; i < sb->nspans; i++) {
+        const sx_span_t *sp = &sb->spans[i];
+        uint32_t r = sb->scopes[sp->scope].resource;
+        sx_log_stream_in_t *st = &lb->streams[res_stream[r]];
+        sx_buf_clear(&line);
+        span_line(&line, sb, sp);
+        sx_log_entry_t *e = sx_log_stream_add(lb, st);
+        char *text = e ? sx_arena_strndup(a, line.ptr, line.len) : NULL;
+        sx_label_t *m = text ? sx_arena_alloc(a, 6 * sizeof(sx_label_t)) : NULL;
+        if (!m) {
+            sx_buf_dispose(&line);
+            goto toolarge;
+        }
+        e->ts = sp->start_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)sp->start_ns;
+        e->line = (sx_str_t){text, line.len};
+        uint32_t n = 0;
+        m[n++] = (sx_label_t){SX_STR_LIT("trace_id"), arena_hex(a, sp->trace_id, 16)};
+        m[n++] = (sx_label_t){SX_STR_LIT("span_id"), arena_hex(a, sp->span_id, 8)};
+        if (sp->name.len)
+            m[n++] = (sx_label_t){SX_STR_LIT("name"), sp->name};
+        m[n++] = (sx_label_t){SX_STR_LIT("kind"), arena_num(a, sp->kind)};
+        m[n++] = (sx_label_t){SX_STR_LIT("status_code"), arena_num(a, sp->status_code)};
+        uint64_t dur = sp->end_ns > sp->start_ns ? sp->end_ns - sp->start_ns : 0;
+        m[n++] = (sx_label_t){SX_STR_LIT("duration_ns"), arena_num(a, (long long)dur)};
+        e->meta = m;
+        e->nmeta = n;
+    }
+    sx_buf_dispose(&line);
+    return 0;
+toolarge:
+    return sx_err_set(err, SX_ETOOLARGE, "request too large: the per-request memory limit was hit");
+}
+
+static void storage_failed(sx_api_ctx_t *ctx, sx_req_t *req, int format, int rc, const char *msg)
+{
+    sx_http_count_rejected(ctx->http, rc == SX_ENOSPC ? "disk_full" : "storage_error", 1);
+    sx_log_error("ingest", "tenant %s: OTLP traces append failed: %s", req->tenant, msg);
+    sx_api_otlp_error(req, format, 503, msg);
+}
+
+static void on_traces_push(sx_req_t *req, void *arg)
+{
+    sx_api_ctx_t *ctx = arg;
+    int format;
+    size_t len;
+    const char *body = sx_api_otlp_body(req, &format, &len);
+    if (!body)
+        return;
+    sx_span_batch_t sb;
+    sx_span_batch_init(&sb, &req->arena);
+    sx_otlp_result_t res;
+    sx_otlp_result_init(&res);
+    sx_err_t err;
+    sx_err_clear(&err);
+    sx_log_batch_t lb;
+    sx_log_batch_init(&lb, &req->arena);
+    if (sx_otlp_traces_decode(body, len, format, &sb, &res, &err) ||
+        spans_to_logs(&sb, &lb, &err)) {
+        sx_http_count_rejected(ctx->http, "bad_request", 1);
+        sx_api_otlp_error(req, format, err.code == SX_ETOOLARGE ? 413 : 400, err.msg);
+        return;
+    }
+    if (res.rejected)
+        sx_http_count_rejected(ctx->http, "invalid_span", (uint64_t)res.rejected);
+    if (lb.nentries == 0) {
+        sx_api_otlp_ok(req, SX_OTLP_TRACES, format, &res);
+        return;
+    }
+    if (ctx->cfg->min_free_bytes > 0 &&
+        sx_storage_free_bytes(ctx->storage) < ctx->cfg->min_free_bytes) {
+        sx_http_count_rejected(ctx->http, "disk_full", 1);
+        sx_api_otlp_error(req, format, 503,
+                          "not enough free disk space in the data directory; nothing from this "
+                          "request was stored");
+        return;
+    }
+    sx_logstore_t *ls = sx_storage_logs(ctx->storage, req->tenant, SX_TRACES, &err);
+    if (!ls) {
+        storage_failed(ctx, req, format, err.code, err.msg);
+        return;
+    }
+    sx_log_append_result_t ar;
+    int rc = sx_logstore_append(ls, &lb, &ar, &err);
+    if (rc) {
+        storage_failed(ctx, req, format, rc, err.msg);
+        return;
+    }
+    sx_http_count_rejected(ctx->http, "out_of_retention_span", ar.dropped_retention);
+    if (sx_logstore_head_full(ls))
+        sx_storage_kick(ctx->storage);
+    sx_api_otlp_ok(req, SX_OTLP_TRACES, format, &res);
+}
+
+/* ---- Lookup by trace id ---- */
+
+/* Parse a trace id as Tempo and Jaeger do: 1 to 32 hex digits (either
+ * case), left-padded with zeros to 32; all zeros is not a trace id.
+ * Writes 32 lower-case digits and a NUL to out. */
+static int trace_id_parse(const char *s, char out[33])
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32)
+        return -1;
+    bool zero = true;
+    memset(out, '0', 32 - n);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -1;
+        zero = zero && c == '0';
+        out[32 - n + i] = c;
+    }
+    out[32] = 0;
+    return zero ? -1 : 0;
+}
+
+typedef struct found_span {
+    sx_str_t line; /* the stored line (arena copy) */
+    int64_t ts;    /* span start, ns */
+    sx_str_t span_id;
+} found_span_t;
+
+typedef struct trace_scan {
+    sx_arena_t *a;
+    sx_str_t id; /* 32 lower-case hex digits */
+    found_span_t *v;
+    size_t n, cap;
+    int rc; /* SX_ETOOLARGE when a limit was hit */
+} trace_scan_t;
+
+static sx_str_t meta_get(const sx_log_block_t *blk, size_t i, const char *name)
+{
+    if (!blk->meta_idx)
+        return SX_STR_NULL;
+    for (uint32_t k = blk->meta_idx[i]; k < blk->meta_idx[i + 1]; k++)
+        if (sx_str_eq_cstr(blk->meta[k].name, name))
+            return blk->meta[k].value;
+    return SX_STR_NULL;
+}
+
+static int on_trace_block(void *arg, const sx_log_block_t *blk)
+{
+    trace_scan_t *t = arg;
+    for (size_t i = 0; i < blk->n; i++) {
+        if (!sx_str_eq(meta_get(blk, i, "trace_id"), t->id))
+            continue;
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 64;
+            if (cap > MAX_TRACE_SPANS)
+                return t->rc = SX_ETOOLARGE;
+            found_span_t *v = sx_arena_realloc(t->a, t->v, t->cap * sizeof(*v), cap * sizeof(*v));
+            if (!v)
+                return t->rc = SX_ETOOLARGE;
+            t->v = v;
+            t->cap = cap;
+        }
+        found_span_t *f = &t->v[t->n];
+        f->line = sx_arena_strdup_str(t->a, blk->lines[i]);
+        f->span_id = sx_arena_strdup_str(t->a, meta_get(blk, i, "span_id"));
+        if ((blk->lines[i].len && !f->line.ptr))
+            return t->rc = SX_ETOOLARGE;
+        f->ts = blk->ts[i];
+        t->n++;
+    }
+    return 0;
+}
+
+static int cmp_found_dedup(const void *x, const void *y)
+{
+    const found_span_t *a = x, *b = y;
+    int c = sx_str_cmp(a->span_id, b->span_id);
+    if (!c)
+        c = sx_str_cmp(a->line, b->line);
+    return c;
+}
+
+static int cmp_found_ts(const void *x, const void *y)
+{
+    const found_span_t *a = x, *b = y;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    return sx_str_cmp(a->span_id, b->span_id);
+}
+
+/* The spans of trace id in [mint, maxt] (span starts, ns), sorted by start,
+ * duplicates removed, in the request arena. Returns 0 (n == 0: not found)
+ * or SX_ETOOLARGE. */
+static int trace_find(sx_api_ctx_t *ctx, sx_req_t *req, const char *id, int64_t mint,
+                      int64_t maxt, found_span_t **out, size_t *n)
+{
+    trace_scan_t t = {&req->arena, {id, 32}, NULL, 0, 0, 0};
+    *out = NULL;
+    *n = 0;
+    sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_TRACES);
+    if (!ls)
+        return 0;
+    sx_log_stream_t *st = NULL;
+    size_t nst = 0;
+    sx_logstore_select(ls, NULL, 0, mint, maxt, &req->arena, &st, &nst);
+    sx_log_hint_t hint = {&t.id, 1};
+    for (size_t s = 0; s < nst && !t.rc; s++)
+        sx_logstore_read(ls, st[s].id, mint, maxt, SX_LOGREAD_LINES | SX_LOGREAD_META, &hint,
+                         on_trace_block, &t, NULL);
+    if (t.rc)
+        return t.rc;
+    if (t.n > 1) {
+        qsort(t.v, t.n, sizeof(*t.v), cmp_found_dedup);
+        size_t k = 1;
+        for (size_t i = 1; i < t.n; i++)
+            if (cmp_found_dedup(&t.v[i], &t.v[k - 1]))
+                t.v[k++] = t.v[i];
+        t.n = k;
+        qsort(t.v, t.n, sizeof(*t.v), cmp_found_ts);
+    }
+    *out = t.v;
+    *n = t.n;
+    return 0;
+}
+
+/* A stored line cut at its structural markers (see the file comment). */
+typedef struct span_parts {
+    sx_str_t span;     /* "{...members" without the closing brace */
+    sx_str_t resource; /* the Resource object */
+    sx_str_t scope;    /* the InstrumentationScope object */
+    sx_str_t rschema;  /* the resource schema URL as a JSON string token, or empty */
+    sx_str_t sschema;  /* the scope schema URL token, or empty */
+} span_parts_t;
+
+static const char *find(const char *p, const char *end, const char *needle)
+{
+    return sx_memmem(p, (size_t)(end - p), needle, strlen(needle));
+}
+
+static int span_split(sx_str_t line, span_parts_t *o)
+{
+    static const char RES[] = ",\"resource\":{", SCO[] = ",\"scope\":{",
+                      RSU[] = ",\"resourceSchemaUrl\":", SSU[] = ",\"scopeSchemaUrl\":";
+    const char *p = line.ptr, *end = line.ptr + line.len;
+    if (line.len < 2 || end[-1] != '}')
+        return -1;
+    end--;
+    const char *r = find(p, end, RES);
+    const char *c = r ? find(r, end, SCO) : NULL;
+    if (!c)
+        return -1;
+    o->span = (sx_str_t){p, (size_t)(r - p)};
+    o->resource = (sx_str_t){r + sizeof(RES) - 2, (size_t)(c - (r + sizeof(RES) - 2))};
+    const char *cs = c + sizeof(SCO) - 2;
+    const char *ru = find(cs, end, RSU);
+    const char *su = find(cs, end, SSU);
+    const char *ce = ru ? ru : su ? su : end;
+    o->scope = (sx_str_t){cs, (size_t)(ce - cs)};
+    o->rschema = ru ? (sx_str_t){ru + sizeof(RSU) - 1, (size_t)((su ? su : end) - (ru + sizeof(RSU) - 1))}
+                    : SX_STR_NULL;
+    o->sschema = su ? (sx_str_t){su + sizeof(SSU) - 1, (size_t)(end - (su + sizeof(SSU) - 1))}
+                    : SX_STR_NULL;
+    return 0;
+}
+
+/* ---- Tempo answers ---- */
+
+typedef struct scope_group {
+    sx_str_t scope, schema;
+    uint32_t *spans;
+    size_t n, cap;
+} scope_group_t;
+
+typedef struct res_group {
+    sx_str_t resource, schema;
+    scope_group_t *scopes;
+    size_t n, cap;
+} res_group_t;
+
+static void *grow(sx_arena_t *a, void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return p;
+    size_t c = *cap ? *cap * 2 : 4;
+    void *q = sx_arena_realloc(a, p, *cap * size, c * size);
+    *cap = c;
+    return q;
+}
+
+/* Append the ResourceSpans array of the found spans (OTLP JSON, grouped by
+ * resource then scope, groups in order of first appearance) to b. */
+static int put_resource_spans(sx_arena_t *a, sx_buf_t *b, const found_span_t *v, size_t n)
+{
+    span_parts_t *parts = sx_arena_alloc(a, (n + 1) * sizeof(*parts));
+    res_group_t *rg = NULL;
+    size_t nrg = 0, rcap = 0;
+    if (!parts)
+        return SX_ETOOLARGE;
+    for (size_t i = 0; i < n; i++) {
+        span_parts_t *sp = &parts[i];
+        if (span_split(v[i].line, sp)) {
+            sx_log_warn("traces", "skipping a stored span line without its resource and scope");
+            continue;
+        }
+        size_t r;
+        for (r = 0; r < nrg; r++)
+            if (sx_str_eq(rg[r].resource, sp->resource) && sx_str_eq(rg[r].schema, sp->rschema))
+                break;
+        if (r == nrg) {
+            if (!(rg = grow(a, rg, &rcap, nrg, sizeof(*rg))))
+                return SX_ETOOLARGE;
+            rg[nrg++] = (res_group_t){sp->resource, sp->rschema, NULL, 0, 0};
+        }
+        res_group_t *R = &rg[r];
+        size_t c;
+        for (c = 0; c < R->n; c++)
+            if (sx_str_eq(R->scopes[c].scope, sp->scope) && sx_str_eq(R->scopes[c].schema, sp->sschema))
+                break;
+        if (c == R->n) {
+            if (!(R->scopes = grow(a, R->scopes, &R->cap, R->n, sizeof(*R->scopes))))
+                return SX_ETOOLARGE;
+            R->scopes[R->n++] = (scope_group_t){sp->scope, sp->sschema, NULL, 0, 0};
+        }
+        scope_group_t *C = &R->scopes[c];
+        if (!(C->spans = grow(a, C->spans, &C->cap, C->n, sizeof(*C->spans))))
+            return SX_ETOOLARGE;
+        C->spans[C->n++] = (uint32_t)i;
+    }
+    sx_buf_putc(b, '[');
+    for (size_t r = 0; r < nrg; r++) {
+        sx_buf_puts(b, r ? ",{\"resource\":" : "{\"resource\":");
+        sx_buf_append_str(b, rg[r].resource);
+        sx_buf_puts(b, ",\"scopeSpans\":[");
+        for (size_t c = 0; c < rg[r].n; c++) {
+            const scope_group_t *C = &rg[r].scopes[c];
+            sx_buf_puts(b, c ? ",{\"scope\":" : "{\"scope\":");
+            sx_buf_append_str(b, C->scope);
+            sx_buf_puts(b, ",\"spans\":[");
+            for (size_t k = 0; k < C->n; k++) {
+                if (k)
+                    sx_buf_putc(b, ',');
+                sx_buf_append_str(b, parts[C->spans[k]].span);
+                sx_buf_putc(b, '}');
+            }
+            sx_buf_putc(b, ']');
+            if (C->schema.len) {
+                sx_buf_puts(b, ",\"schemaUrl\":");
+                sx_buf_append_str(b, C->schema);
+            }
+            sx_buf_putc(b, '}');
+        }
+        sx_buf_putc(b, ']');
+        if (rg[r].schema.len) {
+            sx_buf_puts(b, ",\"schemaUrl\":");
+            sx_buf_append_str(b, rg[r].schema);
+        }
+        sx_buf_putc(b, '}');
+    }
+    sx_buf_putc(b, ']');
+    return 0;
+}
+
+static bool wants_protobuf(sx_req_t *req)
+{
+    const char *acc = sx_req_header(req, "Accept");
+    return acc && (strstr(acc, "application/protobuf") || strstr(acc, "application/x-protobuf"));
+}
+
+/* Tempo's start/end (Unix seconds, optional) as an inclusive ns range. */
+static int tempo_range(sx_req_t *req, int64_t *mint, int64_t *maxt)
+{
+    const char *s = sx_req_param(req, "start"), *e = sx_req_param(req, "end");
+    *mint = INT64_MIN;
+    *maxt = INT64_MAX;
+    char *endp;
+    if (s && *s) {
+        long long v = strtoll(s, &endp, 10);
+        if (*endp || v < 0 || v > INT64_MAX / 1000000000LL)
+            return -1;
+        *mint = v * 1000000000LL;
+    }
+    if (e && *e) {
+        long long v = strtoll(e, &endp, 10);
+        if (*endp || v < 0 || v >= INT64_MAX / 1000000000LL)
+            return -1;
+        if (v > 0)
+            *maxt = v * 1000000000LL + 999999999LL;
+    }
+    return *mint > *maxt ? -1 : 0;
+}
+
+/* GET /api/traces/<id> (v2 = false) and /api/v2/traces/<id> (v2 = true). */
+static void tempo_trace(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
+{
+    char id[33];
+    int64_t mint, maxt;
+    if (trace_id_parse(req->path_rest ? req->path_rest : "", id)) {
+        sx_resp_text(req, 400, "invalid trace id: expected 1 to 32 hex digits, not all zero");
+        return;
+    }
+    if (tempo_range(req, &mint, &maxt)) {
+        sx_resp_text(req, 400, "invalid start or end: expected Unix seconds, start <= end");
+        return;
+    }
+    found_span_t *v;
+    size_t n;
+    int rc = trace_find(ctx, req, id, mint, maxt, &v, &n);
+    if (rc) {
+        sx_resp_text(req, 413, "trace too large");
+        return;
+    }
+    if (n == 0) {
+        sx_resp_text(req, 404, "trace not found");
+        return;
+    }
+    bool pb = wants_protobuf(req);
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, pb ? "{\"resourceSpans\":" : v2 ? "{\"trace\":{\"resourceSpans\":" : "{\"batches\":");
+    if ((rc = put_resource_spans(&req->arena, b, v, n))) {
+        sx_resp_text(req, 413, "trace too large");
+        return;
+    }
+    if (!pb) {
+        sx_buf_puts(b, v2 ? "},\"status\":\"COMPLETE\"}" : "}");
+        sx_resp_set(req, 200, "application/json");
+        return;
+    }
+    sx_buf_putc(b, '}');
+    /* tempopb.Trace is wire-identical to OTLP TracesData, and both to an
+     * ExportTraceServiceRequest (field 1: repeated ResourceSpans), so the
+     * decoders' transcoder writes it. */
+    sx_buf_t pbuf = SX_BUF_INIT;
+    sx_err_t err;
+    sx_err_clear(&err);
+    if (sx_otlp_json_to_protobuf(SX_OTLP_TRACES, b->ptr, b->len, &req->arena, &pbuf, &err)) {
+        sx_buf_dispose(&pbuf);
+        sx_log_error("traces", "cannot transcode a stored trace to protobuf: %s", err.msg);
+        sx_resp_text(req, 500, "cannot encode the trace as protobuf");
+        return;
+    }
+    sx_buf_clear(b);
+    if (v2) {
+        /* TraceByIDResponse{trace = 1}; status COMPLETE is 0, left out. */
+        sx_buf_putc(b, 0x0a);
+        sx_buf_put_uvarint(b, pbuf.len);
+    }
+    sx_buf_append(b, pbuf.ptr, pbuf.len);
+    sx_buf_dispose(&pbuf);
+    sx_resp_set(req, 200, "application/protobuf");
+}
+
+static void on_tempo_v1(sx_req_t *req, void *arg)
+{
+    tempo_trace(req, arg, false);
+}
+
+static void on_tempo_v2(sx_req_t *req, void *arg)
+{
+    tempo_trace(req, arg, true);
+}
+
+static void on_echo(sx_req_t *req, void *arg)
+{
+    (void)arg;
+    sx_resp_text(req, 200, "echo");
+}
+
+/* ---- Jaeger answers ---- */
+
+/* Jaeger's envelope around data (a JSON text), with errors when code != 0. */
+static void jaeger_reply(sx_req_t *req, int status, const char *msg)
+{
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_printf(b, "{\"data\":null,\"total\":0,\"limit\":0,\"offset\":0,\"errors\":[{\"code\":%d,"
+                     "\"msg\":",
+                  status);
+    sx_buf_json_str(b, msg, strlen(msg));
+    sx_buf_puts(b, "}]}");
+    sx_resp_set(req, status, "application/json");
+}
+
+/* Jaeger prints a 128-bit trace id as 16 hex digits when its high half is
+ * zero (model.TraceID.String), else 32. */
+static void put_jaeger_trace_id(sx_buf_t *b, const char *hex32)
+{
+    bool high_zero = strspn(hex32, "0") >= 16;
+    sx_buf_putc(b, '"');
+    sx_buf_append(b, high_zero ? hex32 + 16 : hex32, high_zero ? 16 : 32);
+    sx_buf_putc(b, '"');
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static long long jint(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (json_is_string(v))
+        return strtoll(json_string_value(v), NULL, 10);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+static unsigned long long jns(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (json_is_string(v))
+        return strtoull(json_string_value(v), NULL, 10);
+    return json_is_integer(v) ? (unsigned long long)json_integer_value(v) : 0;
+}
+
+/* An OTLP JSON AnyValue as a plain JSON value (pdata's AsRaw): arrays as
+ * arrays, key-value lists as objects. New reference. */
+static json_t *plain_value(json_t *av)
+{
+    json_t *x;
+    if ((x = json_object_get(av, "stringValue")))
+        return json_incref(x);
+    if ((x = json_object_get(av, "boolValue")))
+        return json_incref(x);
+    if ((x = json_object_get(av, "intValue")))
+        return json_integer(jint(av, "intValue"));
+    if ((x = json_object_get(av, "doubleValue")))
+        return json_incref(x);
+    if ((x = json_object_get(av, "bytesValue")))
+        return json_incref(x);
+    if ((x = json_object_get(av, "arrayValue"))) {
+        json_t *arr = json_array(), *vals = json_object_get(x, "values"), *e;
+        size_t i;
+        json_array_foreach(vals, i, e) json_array_append_new(arr, plain_value(e));
+        return arr;
+    }
+    if ((x = json_object_get(av, "kvlistValue"))) {
+        json_t *obj = json_object(), *vals = json_object_get(x, "values"), *e;
+        size_t i;
+        json_array_foreach(vals, i, e)
+            json_object_set_new(obj, jstr(e, "key"), plain_value(json_object_get(e, "value")));
+        return obj;
+    }
+    return json_null();
+}
+
+static void put_tag_str(sx_buf_t *b, bool *first, const char *k, const char *v)
+{
+    sx_buf_puts(b, *first ? "{\"key\":" : ",{\"key\":");
+    *first = false;
+    sx_buf_json_str(b, k, strlen(k));
+    sx_buf_puts(b, ",\"type\":\"string\",\"value\":");
+    sx_buf_json_str(b, v, strlen(v));
+    sx_buf_putc(b, '}');
+}
+
+/* One OTLP JSON KeyValue as a Jaeger tag {"key","type","value"}, as the
+ * Collector's Jaeger translator maps them: arrays and maps become strings
+ * of their plain JSON, bytes become "binary" (base64). */
+static void put_tag(sx_buf_t *b, bool *first, json_t *kv, const char *skip)
+{
+    const char *k = jstr(kv, "key");
+    if (skip && strcmp(k, skip) == 0)
+        return;
+    json_t *av = json_object_get(kv, "value"), *x;
+    sx_buf_puts(b, *first ? "{\"key\":" : ",{\"key\":");
+    *first = false;
+    sx_buf_json_str(b, k, strlen(k));
+    if ((x = json_object_get(av, "stringValue"))) {
+        sx_buf_puts(b, ",\"type\":\"string\",\"value\":");
+        sx_buf_json_str(b, json_string_value(x), json_string_length(x));
+    } else if ((x = json_object_get(av, "boolValue"))) {
+        sx_buf_puts(b, json_is_true(x) ? ",\"type\":\"bool\",\"value\":true"
+                                       : ",\"type\":\"bool\",\"value\":false");
+    } else if ((x = json_object_get(av, "intValue"))) {
+        sx_buf_printf(b, ",\"type\":\"int64\",\"value\":%lld", jint(av, "intValue"));
+    } else if ((x = json_object_get(av, "doubleValue"))) {
+        sx_buf_puts(b, ",\"type\":\"float64\",\"value\":");
+        if (json_is_number(x))
+            put_double(b, json_number_value(x));
+        else
+            sx_buf_json_str(b, json_string_value(x), json_string_length(x));
+    } else if ((x = json_object_get(av, "bytesValue"))) {
+        sx_buf_puts(b, ",\"type\":\"binary\",\"value\":");
+        sx_buf_json_str(b, json_string_value(x), json_string_length(x));
+    } else {
+        json_t *p = plain_value(av);
+        char *s = json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY);
+        sx_buf_puts(b, ",\"type\":\"string\",\"value\":");
+        sx_buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
+        free(s);
+        json_decref(p);
+    }
+    sx_buf_putc(b, '}');
+}
+
+static void put_tags(sx_buf_t *b, bool *first, json_t *attrs, const char *skip)
+{
+    json_t *kv;
+    size_t i;
+    json_array_foreach(attrs, i, kv) put_tag(b, first, kv, skip);
+}
+
+static const char *const jaeger_kinds[] = {"", "internal", "server", "client", "producer",
+                                           "consumer"};
+
+/* One span in Jaeger's JSON model (model/json), from its OTLP JSON. */
+static void put_jaeger_span(sx_buf_t *b, json_t *s, const char *pid)
+{
+    const char *tid = jstr(s, "traceId");
+    unsigned long long start = jns(s, "startTimeUnixNano"), end = jns(s, "endTimeUnixNano");
+    sx_buf_puts(b, "{\"traceID\":");
+    put_jaeger_trace_id(b, strlen(tid) == 32 ? tid : "00000000000000000000000000000000");
+    sx_buf_puts(b, ",\"spanID\":");
+    const char *sid = jstr(s, "spanId");
+    sx_buf_json_str(b, sid, strlen(sid));
+    sx_buf_puts(b, ",\"operationName\":");
+    const char *name = jstr(s, "name");
+    sx_buf_json_str(b, name, strlen(name));
+    sx_buf_puts(b, ",\"references\":[");
+    bool first = true;
+    const char *parent = jstr(s, "parentSpanId");
+    if (*parent) {
+        sx_buf_puts(b, "{\"refType\":\"CHILD_OF\",\"traceID\":");
+        put_jaeger_trace_id(b, tid);
+        sx_buf_puts(b, ",\"spanID\":");
+        sx_buf_json_str(b, parent, strlen(parent));
+        sx_buf_putc(b, '}');
+        first = false;
+    }
+    json_t *l;
+    size_t i;
+    json_array_foreach(json_object_get(s, "links"), i, l)
+    {
+        const char *lt = jstr(l, "traceId"), *ls = jstr(l, "spanId");
+        if (strlen(lt) != 32)
+            continue;
+        sx_buf_puts(b, first ? "{\"refType\":\"FOLLOWS_FROM\",\"traceID\":"
+                             : ",{\"refType\":\"FOLLOWS_FROM\",\"traceID\":");
+        first = false;
+        put_jaeger_trace_id(b, lt);
+        sx_buf_puts(b, ",\"spanID\":");
+        sx_buf_json_str(b, ls, strlen(ls));
+        sx_buf_putc(b, '}');
+    }
+    sx_buf_printf(b, "],\"startTime\":%llu,\"duration\":%llu,\"tags\":[", start / 1000,
+                  end > start ? (end - start) / 1000 : 0);
+    first = true;
+    put_tags(b, &first, json_object_get(s, "attributes"), NULL);
+    json_t *scope = json_object_get(s, "scope");
+    if (*jstr(scope, "name"))
+        put_tag_str(b, &first, "otel.scope.name", jstr(scope, "name"));
+    if (*jstr(scope, "version"))
+        put_tag_str(b, &first, "otel.scope.version", jstr(scope, "version"));
+    long long kind = jint(s, "kind");
+    if (kind > 0 && kind <= 5)
+        put_tag_str(b, &first, "span.kind", jaeger_kinds[kind]);
+    json_t *status = json_object_get(s, "status");
+    long long code = jint(status, "code");
+    if (code == 1)
+        put_tag_str(b, &first, "otel.status_code", "OK");
+    if (code == 2) {
+        put_tag_str(b, &first, "otel.status_code", "ERROR");
+        sx_buf_puts(b, first ? "" : ",");
+        sx_buf_puts(b, "{\"key\":\"error\",\"type\":\"bool\",\"value\":true}");
+        first = false;
+    }
+    if (*jstr(status, "message"))
+        put_tag_str(b, &first, "otel.status_description", jstr(status, "message"));
+    if (*jstr(s, "traceState"))
+        put_tag_str(b, &first, "w3c.tracestate", jstr(s, "traceState"));
+    sx_buf_puts(b, "],\"logs\":[");
+    json_t *ev;
+    json_array_foreach(json_object_get(s, "events"), i, ev)
+    {
+        sx_buf_printf(b, "%s{\"timestamp\":%llu,\"fields\":[", i ? "," : "",
+                      jns(ev, "timeUnixNano") / 1000);
+        bool f = true;
+        if (*jstr(ev, "name"))
+            put_tag_str(b, &f, "event", jstr(ev, "name"));
+        put_tags(b, &f, json_object_get(ev, "attributes"), NULL);
+        sx_buf_puts(b, "]}");
+    }
+    sx_buf_puts(b, "],\"processID\":");
+    sx_buf_json_str(b, pid, strlen(pid));
+    sx_buf_printf(b, ",\"warnings\":null,\"flags\":%lld}", jint(s, "flags") & 0xff);
+}
+
+static const char *resource_service(json_t *res)
+{
+    json_t *kv;
+    size_t i;
+    json_array_foreach(json_object_get(res, "attributes"), i, kv)
+    {
+        if (strcmp(jstr(kv, "key"), "service.name") == 0) {
+            const char *s = json_string_value(json_object_get(json_object_get(kv, "value"),
+                                                              "stringValue"));
+            if (s)
+                return s;
+        }
+    }
+    return "unknown_service";
+}
+
+static void on_jaeger_trace(sx_req_t *req, void *arg)
+{
+    sx_api_ctx_t *ctx = arg;
+    char id[33];
+    if (trace_id_parse(req->path_rest ? req->path_rest : "", id)) {
+        jaeger_reply(req, 400, "cannot parse traceID param: expected 1 to 32 hex digits");
+        return;
+    }
+    found_span_t *v;
+    size_t n;
+    if (trace_find(ctx, req, id, INT64_MIN, INT64_MAX, &v, &n)) {
+        jaeger_reply(req, 500, "trace too large");
+        return;
+    }
+    if (n == 0) {
+        jaeger_reply(req, 404, "trace not found");
+        return;
+    }
+    /* Processes: one per distinct resource text, "p1", "p2", ... in order
+     * of first appearance. */
+    sx_str_t *procs = sx_arena_alloc(&req->arena, n * sizeof(sx_str_t));
+    uint32_t *pidx = sx_arena_alloc(&req->arena, n * sizeof(uint32_t));
+    json_t **docs = sx_arena_calloc(&req->arena, n, sizeof(json_t *));
+    if (!procs || !pidx || !docs) {
+        jaeger_reply(req, 500, "trace too large");
+        return;
+    }
+    size_t nprocs = 0;
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"data\":[{\"traceID\":");
+    put_jaeger_trace_id(b, id);
+    sx_buf_puts(b, ",\"spans\":[");
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        span_parts_t sp;
+        json_error_t jerr;
+        if (span_split(v[i].line, &sp))
+            continue;
+        if (!(docs[i] = json_loadb(v[i].line.ptr, v[i].line.len, 0, &jerr))) {
+            sx_log_warn("traces", "skipping a stored span line that does not parse: %s",
+                        jerr.text);
+            continue;
+        }
+        size_t p;
+        for (p = 0; p < nprocs; p++)
+            if (sx_str_eq(procs[p], sp.resource))
+                break;
+        if (p == nprocs)
+            procs[nprocs++] = sp.resource;
+        pidx[p] = (uint32_t)i; /* a span of each process, for its resource */
+        char pid[16];
+        snprintf(pid, sizeof(pid), "p%zu", p + 1);
+        if (!first)
+            sx_buf_putc(b, ',');
+        first = false;
+        put_jaeger_span(b, docs[i], pid);
+    }
+    sx_buf_puts(b, "],\"processes\":{");
+    for (size_t p = 0; p < nprocs; p++) {
+        json_t *res = json_object_get(docs[pidx[p]], "resource");
+        const char *svc = resource_service(res);
+        sx_buf_printf(b, "%s\"p%zu\":{\"serviceName\":", p ? "," : "", p + 1);
+        sx_buf_json_str(b, svc, strlen(svc));
+        sx_buf_puts(b, ",\"tags\":[");
+        bool f = true;
+        put_tags(b, &f, json_object_get(res, "attributes"), "service.name");
+        sx_buf_puts(b, "]}");
+    }
+    sx_buf_puts(b, "},\"warnings\":null}],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}");
+    for (size_t i = 0; i < n; i++)
+        json_decref(docs[i]);
+    sx_resp_set(req, 200, "application/json");
+}
+
+static void put_jaeger_strs(sx_req_t *req, const sx_str_t *v, size_t n)
+{
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sx_buf_putc(b, ',');
+        sx_buf_json_str(b, v[i].ptr, v[i].len);
+    }
+    sx_buf_printf(b, "],\"total\":%zu,\"limit\":0,\"offset\":0,\"errors\":null}", n);
+    sx_resp_set(req, 200, "application/json");
+}
+
+static void on_jaeger_services(sx_req_t *req, void *arg)
+{
+    sx_api_ctx_t *ctx = arg;
+    sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_TRACES);
+    sx_str_t *v = NULL;
+    size_t n = 0;
+    if (ls)
+        sx_logstore_label_values(ls, SX_STR_LIT("service_name"), NULL, 0, INT64_MIN, INT64_MAX,
+                                 &req->arena, &v, &n);
+    put_jaeger_strs(req, v, n);
+}
+
+/* Operations: the distinct (name, kind) pairs in the span metadata of a
+ * service's streams over the last OPS_LOOKBACK_NS, at most OPS_MAX_ENTRIES
+ * entries scanned (newest first). No name index yet: this is a scan. */
+typedef struct op {
+    sx_str_t name;
+    int kind;
+} op_t;
+
+typedef struct ops_scan {
+    sx_arena_t *a;
+    op_t *v;
+    size_t n, cap;
+    size_t scanned;
+    int want_kind; /* -1 = any */
+} ops_scan_t;
+
+static int on_ops_block(void *arg, const sx_log_block_t *blk)
+{
+    ops_scan_t *o = arg;
+    for (size_t i = 0; i < blk->n; i++) {
+        if (++o->scanned > OPS_MAX_ENTRIES)
+            return 1;
+        sx_str_t name = meta_get(blk, i, "name");
+        sx_str_t ks = meta_get(blk, i, "kind");
+        int kind = ks.len == 1 ? ks.ptr[0] - '0' : 0;
+        if (o->want_kind >= 0 && kind != o->want_kind)
+            continue;
+        size_t k;
+        for (k = 0; k < o->n; k++)
+            if (o->v[k].kind == kind && sx_str_eq(o->v[k].name, name))
+                break;
+        if (k < o->n)
+            continue;
+        if (!(o->v = grow(o->a, o->v, &o->cap, o->n, sizeof(*o->v))))
+            return 1;
+        o->v[o->n++] = (op_t){sx_arena_strdup_str(o->a, name), kind};
+    }
+    return 0;
+}
+
+static int cmp_op(const void *x, const void *y)
+{
+    const op_t *a = x, *b = y;
+    int c = sx_str_cmp(a->name, b->name);
+    return c ? c : a->kind - b->kind;
+}
+
+static int kind_from_name(const char *s)
+{
+    if (!s || !*s)
+        return -1;
+    for (int k = 1; k <= 5; k++)
+        if (strcasecmp(s, jaeger_kinds[k]) == 0)
+            return k;
+    return -2;
+}
+
+static void ops_collect(sx_api_ctx_t *ctx, sx_req_t *req, const char *service, int want_kind,
+                        ops_scan_t *o)
+{
+    *o = (ops_scan_t){&req->arena, NULL, 0, 0, 0, want_kind};
+    sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_TRACES);
+    if (!ls)
+        return;
+    sx_matcher_t m = {SX_STR_LIT("service_name"), sx_str(service), SX_MATCH_EQ, NULL};
+    int64_t maxt = INT64_MAX, mint = sx_now_ns() - OPS_LOOKBACK_NS;
+    sx_log_stream_t *st = NULL;
+    size_t nst = 0;
+    sx_logstore_select(ls, &m, 1, mint, maxt, &req->arena, &st, &nst);
+    for (size_t s = 0; s < nst; s++)
+        if (sx_logstore_read(ls, st[s].id, mint, maxt, SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
+                             on_ops_block, o, NULL))
+            break;
+    qsort(o->v, o->n, sizeof(*o->v), cmp_op);
+}
+
+/* GET /api/services/<service>/operations: {"data":["op",...]} (names,
+ * unique, sorted). */
+static void on_jaeger_service_ops(sx_req_t *req, void *arg)
+{
+    const char *rest = req->path_rest ? req->path_rest : "";
+    const char *slash = strrchr(rest, '/');
+    if (!slash || slash == rest || strcmp(slash, "/operations") != 0) {
+        jaeger_reply(req, 404, "404 page not found");
+        return;
+    }
+    char *svc = sx_arena_strndup(&req->arena, rest, (size_t)(slash - rest));
+    ops_scan_t o;
+    ops_collect(arg, req, svc, -1, &o);
+    sx_str_t *names = sx_arena_alloc(&req->arena, (o.n + 1) * sizeof(sx_str_t));
+    size_t n = 0;
+    for (size_t i = 0; i < o.n; i++)
+        if (n == 0 || !sx_str_eq(names[n - 1], o.v[i].name))
+            names[n++] = o.v[i].name;
+    put_jaeger_strs(req, names, n);
+}
+
+/* GET /api/operations?service=&spanKind=: {"data":[{"name","spanKind"}]}. */
+static void on_jaeger_operations(sx_req_t *req, void *arg)
+{
+    const char *svc = sx_req_param(req, "service");
+    if (!svc || !*svc) {
+        jaeger_reply(req, 400, "parameter 'service' is required");
+        return;
+    }
+    int want = kind_from_name(sx_req_param(req, "spanKind"));
+    if (want == -2) {
+        jaeger_reply(req, 400, "unsupported spanKind");
+        return;
+    }
+    ops_scan_t o;
+    ops_collect(arg, req, svc, want, &o);
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"data\":[");
+    for (size_t i = 0; i < o.n; i++) {
+        sx_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        sx_buf_json_str(b, o.v[i].name.ptr, o.v[i].name.len);
+        int k = o.v[i].kind;
+        sx_buf_printf(b, ",\"spanKind\":\"%s\"}", k > 0 && k <= 5 ? jaeger_kinds[k] : "");
+    }
+    sx_buf_printf(b, "],\"total\":%zu,\"limit\":0,\"offset\":0,\"errors\":null}", o.n);
+    sx_resp_set(req, 200, "application/json");
+}
+
+/* ---- Routes ---- */
+
+static const sx_route_t routes[] = {
+    {"POST", "/v1/traces", on_traces_push, 0, 0},
+    {"POST", "/otlp/v1/traces", on_traces_push, 0, 0},
+    {"GET", "/api/echo", on_echo, 0, 0},
+    {"GET", "/api/traces/", on_tempo_v1, SX_ROUTE_PREFIX, 0},
+    {"GET", "/api/v2/traces/", on_tempo_v2, SX_ROUTE_PREFIX, 0},
+    {"GET", "/api/services", on_jaeger_services, 0, 0},
+    {"GET", "/api/services/", on_jaeger_service_ops, SX_ROUTE_PREFIX, 0},
+    {"GET", "/api/operations", on_jaeger_operations, 0, 0},
+    {"GET", "/jaeger/api/traces/", on_jaeger_trace, SX_ROUTE_PREFIX, 0},
+    {"GET", "/jaeger/api/services", on_jaeger_services, 0, 0},
+    {"GET", "/jaeger/api/services/", on_jaeger_service_ops, SX_ROUTE_PREFIX, 0},
+    {"GET", "/jaeger/api/operations", on_jaeger_operations, 0, 0},
+};
+
+void sx_api_traces_register(sx_http_t *h, sx_api_ctx_t *ctx)
+{
+    sx_http_add_routes(h, routes, sizeof(routes) / sizeof(routes[0]), ctx);
+}
