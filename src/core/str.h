@@ -50,6 +50,13 @@ bool sx_utf8_valid(const char *s, size_t len);
  * U+FFFD. */
 size_t sx_utf8_encode(char *out, uint32_t r);
 
+/* Decode the body s[0..n) of a Go (PromQL, LogQL) double- or
+ * single-quoted string whose escapes the lexer has already validated:
+ * \a \b \f \n \r \t \v, \x and octal as raw bytes, \u and \U as UTF-8,
+ * anything else as the escaped character. out needs n bytes; returns the
+ * decoded length. */
+size_t sx_go_unescape(const char *s, size_t n, char *out);
+
 /* First occurrence of needle[0..m) in hay[0..n), or NULL; m == 0 finds
  * hay. Compares the needle's first and last bytes 16 positions at a time
  * (SSE2), which is several times faster than glibc's memmem for the short

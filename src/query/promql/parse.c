@@ -219,12 +219,6 @@ static void dispose_regex(void *re)
 
 /* ---- Literals ---- */
 
-static uint32_t unhex(char c)
-{
-    return c >= '0' && c <= '9' ? (uint32_t)(c - '0') : c >= 'a' && c <= 'f' ? (uint32_t)(c - 'a' + 10)
-                                                                               : (uint32_t)(c - 'A' + 10);
-}
-
 /* The value of a string token. The lexer has validated every escape, so
  * this cannot fail; \x and octal escapes give raw bytes, as Go's. */
 static sx_str_t unquote(parser_t *p, const pq_token_t *t)
@@ -234,44 +228,7 @@ static sx_str_t unquote(parser_t *p, const pq_token_t *t)
     if (p->in[t->pos] == '`')
         return dup(p, s, n);
     char *o = alloc(p, n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        char c = s[i++];
-        if (c != '\\') {
-            o[k++] = c;
-            continue;
-        }
-        char e = s[i++];
-        switch (e) {
-        case 'a': o[k++] = '\a'; break;
-        case 'b': o[k++] = '\b'; break;
-        case 'f': o[k++] = '\f'; break;
-        case 'n': o[k++] = '\n'; break;
-        case 'r': o[k++] = '\r'; break;
-        case 't': o[k++] = '\t'; break;
-        case 'v': o[k++] = '\v'; break;
-        case 'x': case 'u': case 'U': {
-            int nd = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-            uint32_t v = 0;
-            for (int j = 0; j < nd; j++)
-                v = v * 16 + unhex(s[i++]);
-            if (e == 'x')
-                o[k++] = (char)v;
-            else
-                k += sx_utf8_encode(o + k, v);
-            break;
-        }
-        default:
-            if (e >= '0' && e <= '7') {
-                uint32_t v = (uint32_t)(e - '0');
-                for (int j = 0; j < 2; j++)
-                    v = v * 8 + (uint32_t)(s[i++] - '0');
-                o[k++] = (char)v;
-            } else {
-                o[k++] = e; /* \\, \" or \' */
-            }
-        }
-    }
+    size_t k = sx_go_unescape(s, n, o);
     return (sx_str_t){o, k};
 }
 
