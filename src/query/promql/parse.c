@@ -685,7 +685,9 @@ static pq_node_t *positive_dur(parser_t *p, const char *ctx, const char *expecte
     p->dur_ctx = ctx;
     p->dur_expected = expected;
     pq_node_t *x = parse_dur(p, 0);
-    if (x->kind == PQ_NUMBER && !(x->number > 0))
+    /* Durations are kept in milliseconds: one that rounds down to 0 ms
+     * (x[0.0005]) is refused like 0, or it would print as "0s". */
+    if (x->kind == PQ_NUMBER && !(x->number > 0 && seconds_to_ms(x) > 0))
         fail_at(p, x->pos, "duration must be greater than 0");
     return x;
 }
