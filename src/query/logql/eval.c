@@ -523,6 +523,30 @@ static sx_label_t *copy_pairs(sx_arena_t *a, const sx_label_t *l, uint32_t n)
 
 /* Sort the kept entries best first and keep the first n, their strings
  * copied into a (whose old contents the caller may then drop). */
+/* Drop entries that repeat an earlier one of the same output stream with
+ * the same time and line (a push retried after a lost answer), as Loki's
+ * iterators do. Entries are sorted by time, so repeats are within a run
+ * of equal times. Returns the new count. */
+static size_t dedup_kept(kept_t *v, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && v[j].ts == v[i].ts)
+            j++;
+        size_t run = w;
+        for (size_t k = i; k < j; k++) {
+            bool dup = false;
+            for (size_t m = run; m < w && !dup; m++)
+                dup = v[m].out == v[k].out && sx_str_eq(v[m].line, v[k].line);
+            if (!dup)
+                v[w++] = v[k];
+        }
+        i = j;
+    }
+    return w;
+}
+
 static void kept_keep(logrun_t *r, size_t n, sx_arena_t *a)
 {
     bool backward = r->c->p->backward;
@@ -655,6 +679,7 @@ static int eval_log(ctx_t *c, const sx_logql_expr_t *e, sx_logql_result_t *out)
         bool backward = p->backward;
         if (nall > 1)
             qsort_r(all, nall, sizeof(kept_t), cmp_kept, &backward);
+        nall = dedup_kept(all, nall);
         size_t n = nall < p->limit ? nall : p->limit;
         size_t *count = sx_xcalloc(outs.n + 1, sizeof(size_t));
         for (size_t i = 0; i < n; i++)
