@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Traces: the OTLP/HTTP receiver (/v1/traces) and trace lookup by id in
  * Tempo's (/api/traces/<id>, /api/v2/traces/<id>) and Jaeger's shapes,
- * plus Jaeger's service and operation lists. Spans are kept in the
+ * plus Jaeger's service and operation lists, and search: Tempo's
+ * /api/search (tags=, simple TraceQL q=), its tag name and value lists
+ * (v1 and v2), and Jaeger's /jaeger/api/traces (also /api/traces without
+ * an id: the Tempo by-id route only matches /api/traces/<id>). Spans are kept in the
  * tenant's SX_TRACES log store, one log entry per span.
  *
  * Storage mapping (the invariant every reader here relies on):
@@ -50,6 +53,7 @@
 
 #include "../core/log.h"
 #include "../core/time.h"
+#include "../query/logql/convert.h"
 
 /* Upper bounds of one lookup, so that a pathological trace cannot take
  * the server's memory: spans of one trace, and entries scanned for the
@@ -1069,41 +1073,22 @@ static const char *resource_service(json_t *res)
     return "unknown_service";
 }
 
-static void on_jaeger_trace(sx_req_t *req, void *arg)
+/* One trace in Jaeger's model ({"traceID","spans","processes","warnings"})
+ * from its found spans. */
+static void put_jaeger_trace(sx_arena_t *a, sx_buf_t *b, const char *id, const found_span_t *v,
+                             size_t n)
 {
-    sx_api_ctx_t *ctx = arg;
-    char id[33];
-    if (trace_id_parse(req->path_rest ? req->path_rest : "", id)) {
-        jaeger_reply(req, 400, "cannot parse traceID param: expected 1 to 32 hex digits");
-        return;
-    }
-    found_span_t *v;
-    size_t n;
-    if (trace_find(ctx, req, id, INT64_MIN, INT64_MAX, &v, &n)) {
-        jaeger_reply(req, 500, "trace too large");
-        return;
-    }
-    if (n == 0) {
-        jaeger_reply(req, 404, "trace not found");
-        return;
-    }
     /* Processes: one per distinct resource text, "p1", "p2", ... in order
      * of first appearance. */
-    sx_str_t *procs = sx_arena_alloc(&req->arena, n * sizeof(sx_str_t));
-    uint32_t *pidx = sx_arena_alloc(&req->arena, n * sizeof(uint32_t));
-    json_t **docs = sx_arena_calloc(&req->arena, n, sizeof(json_t *));
-    if (!procs || !pidx || !docs) {
-        jaeger_reply(req, 500, "trace too large");
-        return;
-    }
+    sx_str_t *procs = sx_arena_alloc(a, (n + 1) * sizeof(sx_str_t));
+    uint32_t *pidx = sx_arena_alloc(a, (n + 1) * sizeof(uint32_t));
+    json_t **docs = sx_arena_calloc(a, n + 1, sizeof(json_t *));
     size_t nprocs = 0;
-    sx_buf_t *b = &req->out;
-    sx_buf_clear(b);
-    sx_buf_puts(b, "{\"data\":[{\"traceID\":");
+    sx_buf_puts(b, "{\"traceID\":");
     put_jaeger_trace_id(b, id);
     sx_buf_puts(b, ",\"spans\":[");
     bool first = true;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && procs && pidx && docs; i++) {
         span_parts_t sp;
         json_error_t jerr;
         if (span_split(v[i].line, &sp))
@@ -1138,9 +1123,34 @@ static void on_jaeger_trace(sx_req_t *req, void *arg)
         put_tags(b, &f, json_object_get(res, "attributes"), "service.name");
         sx_buf_puts(b, "]}");
     }
-    sx_buf_puts(b, "},\"warnings\":null}],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}");
-    for (size_t i = 0; i < n; i++)
+    sx_buf_puts(b, "},\"warnings\":null}");
+    for (size_t i = 0; docs && i < n; i++)
         json_decref(docs[i]);
+}
+
+static void on_jaeger_trace(sx_req_t *req, void *arg)
+{
+    sx_api_ctx_t *ctx = arg;
+    char id[33];
+    if (trace_id_parse(req->path_rest ? req->path_rest : "", id)) {
+        jaeger_reply(req, 400, "cannot parse traceID param: expected 1 to 32 hex digits");
+        return;
+    }
+    found_span_t *v;
+    size_t n;
+    if (trace_find(ctx, req, id, INT64_MIN, INT64_MAX, &v, &n)) {
+        jaeger_reply(req, 500, "trace too large");
+        return;
+    }
+    if (n == 0) {
+        jaeger_reply(req, 404, "trace not found");
+        return;
+    }
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"data\":[");
+    put_jaeger_trace(&req->arena, b, id, v, n);
+    sx_buf_puts(b, "],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}");
     sx_resp_set(req, 200, "application/json");
 }
 
@@ -1295,12 +1305,1119 @@ static void on_jaeger_operations(sx_req_t *req, void *arg)
     sx_resp_set(req, 200, "application/json");
 }
 
+/* ---- Search (Tempo /api/search, tag lists, Jaeger /api/traces) ----
+ *
+ * A search is a list of conditions that one span must all satisfy (a
+ * single TraceQL spanset filter `{ a && b }`; Tempo's tags= and Jaeger's
+ * tags become the same). Intrinsics (name, status, kind, duration) come
+ * from the entry metadata; attribute conditions first need `"key":"<k>"`
+ * in the line (a cheap prefilter), then the line is parsed. Each stream is
+ * read newest first; a stream stops once it has given `per_stream`
+ * distinct traces (older matches cannot rank among the newest ones), the
+ * candidates are then looked up whole for their root span and extent, and
+ * trace-level filters (Tempo's minDuration/maxDuration) apply to those. */
+
+#define SEARCH_MAX_CANDS 2000
+#define SEARCH_MAX_ENTRIES 5000000
+#define SEARCH_SPSS 3
+#define TAGS_LOOKBACK_NS (3600 * 1000000000LL)
+#define TAGS_MAX_ENTRIES 20000
+#define TAGS_MAX 1000
+
+enum { F_ATTR_ANY, F_ATTR_SPAN, F_ATTR_RES, F_NAME, F_STATUS, F_KIND, F_DURATION };
+enum { OP_EQ, OP_NE, OP_GT, OP_LT, OP_GE, OP_LE };
+enum { V_STR, V_NUM, V_BOOL, V_INT }; /* V_INT: status/kind code or duration ns */
+
+typedef struct cond {
+    int field, op, vt;
+    bool text;       /* compare the text form (Tempo tags=, Jaeger tags) */
+    const char *key; /* attribute key */
+    const char *s;
+    double num;
+    long long i;
+    bool b;
+} cond_t;
+
+typedef struct hit {
+    sx_str_t span_id, attrs, name;
+    int64_t ts, dur;
+} hit_t;
+
+typedef struct cand {
+    char tid[33];
+    int64_t newest;
+    uint32_t matched, last_stream;
+    hit_t hits[SEARCH_SPSS];
+    /* Filled by the lookup. */
+    int64_t start, end;
+    const char *root_service, *root_name;
+} cand_t;
+
+typedef struct search {
+    sx_arena_t *a;
+    const cond_t *c;
+    size_t nc;
+    cand_t *v;
+    size_t n, cap;
+    size_t per_stream, stream_n;
+    uint32_t stream;
+    uint64_t entries, bytes;
+    bool full;
+} search_t;
+
+static const char *const kind_names[] = {"unspecified", "internal", "server", "client", "producer",
+                                         "consumer"};
+static const char *const status_names[] = {"unset", "ok", "error"};
+
+static int name_index(const char *s, size_t n, const char *const *names, int count)
+{
+    for (int k = 0; k < count; k++)
+        if (strlen(names[k]) == n && strncasecmp(s, names[k], n) == 0)
+            return k;
+    return -1;
+}
+
+static bool op_ok(int c, int op)
+{
+    switch (op) {
+    case OP_EQ: return c == 0;
+    case OP_NE: return c != 0;
+    case OP_GT: return c > 0;
+    case OP_LT: return c < 0;
+    case OP_GE: return c >= 0;
+    default: return c <= 0;
+    }
+}
+
+/* The text of a scalar AnyValue (int as sent, bool true/false), or NULL. */
+static const char *av_text(json_t *av, char *buf, size_t n)
+{
+    json_t *x;
+    if ((x = json_object_get(av, "stringValue")))
+        return json_string_value(x);
+    if ((x = json_object_get(av, "intValue"))) {
+        snprintf(buf, n, "%lld", jint(av, "intValue"));
+        return buf;
+    }
+    if ((x = json_object_get(av, "boolValue")))
+        return json_is_true(x) ? "true" : "false";
+    if ((x = json_object_get(av, "doubleValue"))) {
+        if (json_is_string(x))
+            return json_string_value(x);
+        snprintf(buf, n, "%.17g", json_number_value(x));
+        return buf;
+    }
+    return NULL;
+}
+
+static bool eval_av(const cond_t *c, json_t *av)
+{
+    json_t *x;
+    if (!av)
+        return false;
+    if (c->text) {
+        char buf[64];
+        const char *t = av_text(av, buf, sizeof(buf));
+        return t && op_ok(strcmp(t, c->s), c->op);
+    }
+    if ((x = json_object_get(av, "stringValue")))
+        return c->vt == V_STR && op_ok(strcmp(json_string_value(x) ? json_string_value(x) : "", c->s), c->op);
+    if (json_object_get(av, "intValue") || (x = json_object_get(av, "doubleValue"))) {
+        if (c->vt != V_NUM)
+            return false;
+        double d = json_object_get(av, "intValue") ? (double)jint(av, "intValue")
+                   : json_is_string(x)             ? strtod(json_string_value(x), NULL)
+                                                   : json_number_value(x);
+        return op_ok((d > c->num) - (d < c->num), c->op);
+    }
+    if ((x = json_object_get(av, "boolValue")))
+        return c->vt == V_BOOL && (c->op == OP_EQ || c->op == OP_NE) &&
+               op_ok(json_is_true(x) != c->b, c->op);
+    return false;
+}
+
+static json_t *attr_find(json_t *attrs, const char *k)
+{
+    json_t *kv;
+    size_t i;
+    json_array_foreach(attrs, i, kv) if (strcmp(jstr(kv, "key"), k) == 0) return kv;
+    return NULL;
+}
+
+static long long meta_int(const sx_log_block_t *blk, size_t i, const char *name)
+{
+    sx_str_t v = meta_get(blk, i, name);
+    long long r = 0;
+    for (size_t k = 0; k < v.len && v.ptr[k] >= '0' && v.ptr[k] <= '9'; k++)
+        r = r * 10 + (v.ptr[k] - '0');
+    return r;
+}
+
+/* Whether entry i matches every condition; the matched attributes go to
+ * *attrs as a JSON array text (arena). */
+static bool span_matches(search_t *S, const sx_log_block_t *blk, size_t i, sx_str_t *attrs)
+{
+    bool need_json = false;
+    for (size_t k = 0; k < S->nc; k++) {
+        const cond_t *c = &S->c[k];
+        switch (c->field) {
+        case F_NAME: {
+            sx_str_t nm = meta_get(blk, i, "name");
+            size_t l = strlen(c->s);
+            int r = memcmp(nm.ptr ? nm.ptr : "", c->s, nm.len < l ? nm.len : l);
+            if (!r)
+                r = (nm.len > l) - (nm.len < l);
+            if (c->vt != V_STR || !op_ok(r, c->op))
+                return false;
+            break;
+        }
+        case F_STATUS:
+        case F_KIND:
+        case F_DURATION: {
+            long long v = meta_int(blk, i, c->field == F_STATUS ? "status_code"
+                                           : c->field == F_KIND ? "kind"
+                                                                : "duration_ns");
+            if (c->vt != V_INT || !op_ok((v > c->i) - (v < c->i), c->op))
+                return false;
+            break;
+        }
+        default: {
+            /* Prefilter: the key must appear as a key in the line. */
+            char pat[300];
+            int n = snprintf(pat, sizeof(pat), "\"key\":\"%s\"", c->key);
+            if (n > 0 && (size_t)n < sizeof(pat) && !strpbrk(c->key, "\"\\") &&
+                !sx_memmem(blk->lines[i].ptr, blk->lines[i].len, pat, (size_t)n))
+                return false;
+            need_json = true;
+        }
+        }
+    }
+    *attrs = SX_STR_NULL;
+    if (!need_json)
+        return true;
+    json_t *doc = json_loadb(blk->lines[i].ptr, blk->lines[i].len, 0, NULL);
+    if (!doc)
+        return false;
+    json_t *sa = json_object_get(doc, "attributes");
+    json_t *ra = json_object_get(json_object_get(doc, "resource"), "attributes");
+    bool ok = true;
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_putc(&b, '[');
+    for (size_t k = 0; k < S->nc && ok; k++) {
+        const cond_t *c = &S->c[k];
+        if (c->field > F_ATTR_RES)
+            continue;
+        json_t *kv = NULL;
+        if (c->field != F_ATTR_RES && (kv = attr_find(sa, c->key)) &&
+            !eval_av(c, json_object_get(kv, "value")))
+            kv = NULL;
+        if (!kv && c->field != F_ATTR_SPAN && (kv = attr_find(ra, c->key)) &&
+            !eval_av(c, json_object_get(kv, "value")))
+            kv = NULL;
+        if (!kv) {
+            ok = false;
+            break;
+        }
+        char *s = json_dumps(kv, JSON_COMPACT);
+        if (s) {
+            if (b.len > 1)
+                sx_buf_putc(&b, ',');
+            sx_buf_puts(&b, s);
+            free(s);
+        }
+    }
+    sx_buf_putc(&b, ']');
+    if (ok)
+        *attrs = sx_arena_strdup_str(S->a, (sx_str_t){b.ptr, b.len});
+    sx_buf_dispose(&b);
+    json_decref(doc);
+    return ok;
+}
+
+static int on_search_block(void *arg, const sx_log_block_t *blk)
+{
+    search_t *S = arg;
+    for (size_t j = blk->n; j-- > 0;) {
+        if (++S->entries > SEARCH_MAX_ENTRIES) {
+            S->full = true;
+            return 1;
+        }
+        S->bytes += blk->lines[j].len;
+        sx_str_t attrs;
+        if (!span_matches(S, blk, j, &attrs))
+            continue;
+        sx_str_t tid = meta_get(blk, j, "trace_id");
+        if (tid.len != 32)
+            continue;
+        size_t k;
+        for (k = 0; k < S->n; k++)
+            if (memcmp(S->v[k].tid, tid.ptr, 32) == 0)
+                break;
+        if (k == S->n || S->v[k].last_stream != S->stream) {
+            if (S->stream_n >= S->per_stream)
+                return 1;
+            S->stream_n++;
+        }
+        if (k == S->n) {
+            if (S->n >= SEARCH_MAX_CANDS) {
+                S->full = true;
+                return 1;
+            }
+            if (!(S->v = grow(S->a, S->v, &S->cap, S->n, sizeof(*S->v))))
+                return 1;
+            cand_t *c = &S->v[S->n++];
+            memset(c, 0, sizeof(*c));
+            memcpy(c->tid, tid.ptr, 32);
+            c->newest = blk->ts[j];
+        }
+        cand_t *c = &S->v[k];
+        c->last_stream = S->stream;
+        if (blk->ts[j] > c->newest)
+            c->newest = blk->ts[j];
+        if (c->matched < SEARCH_SPSS)
+            c->hits[c->matched] = (hit_t){sx_arena_strdup_str(S->a, meta_get(blk, j, "span_id")),
+                                          attrs, sx_arena_strdup_str(S->a, meta_get(blk, j, "name")),
+                                          blk->ts[j], (int64_t)meta_int(blk, j, "duration_ns")};
+        c->matched++;
+    }
+    return 0;
+}
+
+static int cmp_cand_newest(const void *x, const void *y)
+{
+    const cand_t *a = x, *b = y;
+    return a->newest != b->newest ? (a->newest < b->newest ? 1 : -1) : strcmp(a->tid, b->tid);
+}
+
+static int cmp_cand_start(const void *x, const void *y)
+{
+    const cand_t *a = x, *b = y;
+    return a->start != b->start ? (a->start < b->start ? 1 : -1) : strcmp(a->tid, b->tid);
+}
+
+/* Scan the store for spans matching the conditions in [mint, maxt];
+ * streams restricted to service_name = svc when svc is not NULL.
+ * Candidates are sorted newest first. */
+static void search_run(sx_api_ctx_t *ctx, sx_req_t *req, search_t *S, const char *svc,
+                       int64_t mint, int64_t maxt)
+{
+    sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_TRACES);
+    if (!ls)
+        return;
+    sx_matcher_t m = {SX_STR_LIT("service_name"), sx_str(svc ? svc : ""), SX_MATCH_EQ, NULL};
+    sx_log_stream_t *st = NULL;
+    size_t nst = 0;
+    sx_logstore_select(ls, svc ? &m : NULL, svc ? 1 : 0, mint, maxt, &req->arena, &st, &nst);
+    for (size_t s = 0; s < nst && !S->full; s++) {
+        S->stream = (uint32_t)s + 1;
+        S->stream_n = 0;
+        sx_logstore_read(ls, st[s].id, mint, maxt,
+                         SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
+                         on_search_block, S, NULL);
+    }
+    if (S->n > 1)
+        qsort(S->v, S->n, sizeof(*S->v), cmp_cand_newest);
+}
+
+/* Root span, start and end of a candidate from its spans (found whole). */
+static void cand_summary(sx_arena_t *a, cand_t *c, const found_span_t *v, size_t n)
+{
+    static const char END[] = "\"endTimeUnixNano\":\"", PAR[] = ",\"parentSpanId\":\"";
+    c->start = INT64_MAX;
+    c->end = INT64_MIN;
+    c->root_service = c->root_name = NULL;
+    for (size_t i = 0; i < n; i++) {
+        span_parts_t sp;
+        if (span_split(v[i].line, &sp))
+            continue;
+        const char *se = sp.span.ptr + sp.span.len;
+        const char *e = find(sp.span.ptr, se, END);
+        int64_t end = e ? strtoll(e + sizeof(END) - 1, NULL, 10) : v[i].ts;
+        if (v[i].ts < c->start)
+            c->start = v[i].ts;
+        if (end > c->end)
+            c->end = end;
+        if (!c->root_name && !find(sp.span.ptr, se, PAR)) {
+            json_t *d = json_loadb(v[i].line.ptr, v[i].line.len, 0, NULL);
+            if (d) {
+                c->root_name = sx_arena_strndup(a, jstr(d, "name"), strlen(jstr(d, "name")));
+                { const char *rs = resource_service(json_object_get(d, "resource")); c->root_service = sx_arena_strndup(a, rs, strlen(rs)); }
+                json_decref(d);
+            }
+        }
+    }
+    if (c->start == INT64_MAX)
+        c->start = c->newest;
+    if (c->end < c->start)
+        c->end = c->start;
+}
+
+/* ---- Query parsing ---- */
+
+static void skip_ws(const char **p)
+{
+    while (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r')
+        (*p)++;
+}
+
+/* A double-quoted string at *p (\" \\ \n \t escapes), arena copy. */
+static char *parse_quoted(sx_arena_t *a, const char **p)
+{
+    const char *s = *p + 1;
+    sx_buf_t b = SX_BUF_INIT;
+    for (; *s && *s != '"'; s++) {
+        if (*s == '\\' && s[1]) {
+            s++;
+            sx_buf_putc(&b, *s == 'n' ? '\n' : *s == 't' ? '\t' : *s);
+        } else {
+            sx_buf_putc(&b, *s);
+        }
+    }
+    char *r = NULL;
+    if (*s == '"') {
+        r = sx_arena_strndup(a, b.len ? b.ptr : "", b.len);
+        *p = s + 1;
+    }
+    sx_buf_dispose(&b);
+    return r;
+}
+
+static bool ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-' || c == '/' || c == ':';
+}
+
+/* The simplest TraceQL: one spanset filter `{ c && c ... }` (or `{}`),
+ * each c `field op value`. Returns NULL or an error message. */
+static const char *tql_parse(sx_arena_t *a, const char *q, cond_t **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    const char *p = q;
+    skip_ws(&p);
+    if (*p != '{')
+        return "only a single spanset filter { ... } is supported";
+    p++;
+    skip_ws(&p);
+    if (*p == '}') {
+        p++;
+        goto end;
+    }
+    for (;;) {
+        cond_t c = {0};
+        skip_ws(&p);
+        const char *f = p;
+        while (ident_char(*p))
+            p++;
+        size_t fl = (size_t)(p - f);
+        if (!fl)
+            return "expected an attribute or intrinsic";
+#define IS(lit) (fl == sizeof(lit) - 1 && memcmp(f, lit, fl) == 0)
+        if (IS("name") || IS("span:name"))
+            c.field = F_NAME;
+        else if (IS("status") || IS("span:status"))
+            c.field = F_STATUS;
+        else if (IS("kind") || IS("span:kind"))
+            c.field = F_KIND;
+        else if (IS("duration") || IS("span:duration"))
+            c.field = F_DURATION;
+        else if (fl > 1 && f[0] == '.')
+            c.field = F_ATTR_ANY, c.key = sx_arena_strndup(a, f + 1, fl - 1);
+        else if (fl > 5 && memcmp(f, "span.", 5) == 0)
+            c.field = F_ATTR_SPAN, c.key = sx_arena_strndup(a, f + 5, fl - 5);
+        else if (fl > 9 && memcmp(f, "resource.", 9) == 0)
+            c.field = F_ATTR_RES, c.key = sx_arena_strndup(a, f + 9, fl - 9);
+        else
+            return "unsupported attribute or intrinsic (use .attr, span.attr, resource.attr, name, "
+                   "status, kind or duration)";
+#undef IS
+        skip_ws(&p);
+        if (p[0] == '!' && p[1] == '=')
+            c.op = OP_NE, p += 2;
+        else if (p[0] == '>' && p[1] == '=')
+            c.op = OP_GE, p += 2;
+        else if (p[0] == '<' && p[1] == '=')
+            c.op = OP_LE, p += 2;
+        else if (p[0] == '=' && p[1] != '~')
+            c.op = OP_EQ, p += 1;
+        else if (p[0] == '>')
+            c.op = OP_GT, p += 1;
+        else if (p[0] == '<')
+            c.op = OP_LT, p += 1;
+        else
+            return "unsupported operator (use =, !=, >, <, >= or <=)";
+        skip_ws(&p);
+        if (*p == '"') {
+            if (!(c.s = parse_quoted(a, &p)))
+                return "unterminated string";
+            c.vt = V_STR;
+        } else {
+            const char *v = p;
+            while (ident_char(*p) || *p == '+')
+                p++;
+            size_t vl = (size_t)(p - v);
+            if (!vl)
+                return "expected a value";
+            int k;
+            char *end;
+            if (vl == 4 && memcmp(v, "true", 4) == 0)
+                c.vt = V_BOOL, c.b = true;
+            else if (vl == 5 && memcmp(v, "false", 5) == 0)
+                c.vt = V_BOOL, c.b = false;
+            else if (c.field == F_STATUS && (k = name_index(v, vl, status_names, 3)) >= 0)
+                c.vt = V_INT, c.i = k;
+            else if (c.field == F_KIND && (k = name_index(v, vl, kind_names, 6)) >= 0)
+                c.vt = V_INT, c.i = k;
+            else if (c.field == F_DURATION) {
+                int64_t ns;
+                sx_err_t err;
+                sx_err_clear(&err);
+                if (sx_lq_parse_duration((sx_str_t){v, vl}, &ns, &err))
+                    return "invalid duration";
+                c.vt = V_INT, c.i = ns;
+            } else {
+                char *tmp = sx_arena_strndup(a, v, vl);
+                c.num = strtod(tmp, &end);
+                if (*end || (v[0] != '-' && v[0] != '+' && v[0] != '.' && (v[0] < '0' || v[0] > '9')))
+                    return "unsupported value (use a string, number, boolean, duration, status or kind)";
+                c.vt = V_NUM;
+            }
+        }
+        if ((c.field == F_STATUS || c.field == F_KIND || c.field == F_DURATION) && c.vt != V_INT)
+            return "status, kind and duration take status names, kind names and durations";
+        if ((c.field == F_STATUS || c.field == F_KIND) && c.op != OP_EQ && c.op != OP_NE)
+            return "status and kind only take = and !=";
+        if (c.field == F_NAME && c.vt != V_STR)
+            return "name takes a string";
+        if (c.vt == V_BOOL && c.op != OP_EQ && c.op != OP_NE)
+            return "booleans only take = and !=";
+        if (!(*out = grow(a, *out, &cap, *n, sizeof(cond_t))))
+            return "query too large";
+        (*out)[(*n)++] = c;
+        skip_ws(&p);
+        if (p[0] == '&' && p[1] == '&') {
+            p += 2;
+            continue;
+        }
+        if (*p == '}') {
+            p++;
+            break;
+        }
+        return "only conditions joined by && inside one pair of braces are supported";
+    }
+end:
+    skip_ws(&p);
+    return *p ? "only a single spanset filter { ... } is supported" : NULL;
+}
+
+static void cond_add_text(sx_arena_t *a, cond_t **v, size_t *n, size_t *cap, const char *k,
+                          const char *val)
+{
+    cond_t c = {0};
+    int code;
+    c.op = OP_EQ;
+    if (strcmp(k, "name") == 0) {
+        c.field = F_NAME, c.vt = V_STR, c.s = val;
+    } else if ((strcmp(k, "status") == 0 || strcmp(k, "status.code") == 0 ||
+                strcmp(k, "error") == 0) &&
+               ((code = name_index(val, strlen(val), status_names, 3)) >= 0 ||
+                (k[0] == 'e' && strcmp(val, "true") == 0 && (code = 2)))) {
+        c.field = F_STATUS, c.vt = V_INT, c.i = code;
+    } else if ((strcmp(k, "kind") == 0 || strcmp(k, "span.kind") == 0) &&
+               (code = name_index(val, strlen(val), kind_names, 6)) >= 0) {
+        c.field = F_KIND, c.vt = V_INT, c.i = code;
+    } else {
+        c.field = F_ATTR_ANY, c.text = true, c.key = k, c.s = val;
+    }
+    if ((*v = grow(a, *v, cap, *n, sizeof(cond_t))))
+        (*v)[(*n)++] = c;
+}
+
+/* Tempo's tags=: logfmt key=value pairs, values optionally quoted. */
+static const char *tags_parse(sx_arena_t *a, const char *s, cond_t **out, size_t *n, size_t *cap)
+{
+    const char *p = s;
+    for (;;) {
+        skip_ws(&p);
+        if (!*p)
+            return NULL;
+        const char *k = p;
+        while (*p && *p != '=' && *p != ' ')
+            p++;
+        if (*p != '=' || p == k)
+            return "invalid tags: expected key=value pairs (logfmt)";
+        char *key = sx_arena_strndup(a, k, (size_t)(p - k));
+        p++;
+        char *val;
+        if (*p == '"') {
+            if (!(val = parse_quoted(a, &p)))
+                return "invalid tags: unterminated quoted value";
+        } else {
+            const char *v = p;
+            while (*p && *p != ' ')
+                p++;
+            val = sx_arena_strndup(a, v, (size_t)(p - v));
+        }
+        cond_add_text(a, out, n, cap, key, val);
+    }
+}
+
+static int parse_limit(const char *s, long dflt, long *out)
+{
+    *out = dflt;
+    if (!s || !*s)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v <= 0)
+        return -1;
+    *out = v > 100000 ? 100000 : v;
+    return 0;
+}
+
+static int parse_godur(const char *s, int64_t *ns)
+{
+    sx_err_t err;
+    sx_err_clear(&err);
+    return sx_lq_parse_duration(sx_str(s), ns, &err) || *ns < 0 ? -1 : 0;
+}
+
+static void put_trace_hex(sx_buf_t *b, const char *tid)
+{
+    size_t z = strspn(tid, "0");
+    if (z >= 32)
+        z = 31;
+    sx_buf_putc(b, '"');
+    sx_buf_append(b, tid + z, 32 - z);
+    sx_buf_putc(b, '"');
+}
+
+/* GET /api/search */
+static void on_tempo_search(sx_req_t *req, void *arg)
+{
+    sx_api_ctx_t *ctx = arg;
+    int64_t mint, maxt, mind = -1, maxd = -1;
+    long limit;
+    const char *q = sx_req_param(req, "q"), *tags = sx_req_param(req, "tags");
+    const char *smin = sx_req_param(req, "minDuration"), *smax = sx_req_param(req, "maxDuration");
+    if (tempo_range(req, &mint, &maxt)) {
+        sx_resp_text(req, 400, "invalid start or end: expected Unix seconds, start <= end");
+        return;
+    }
+    if (parse_limit(sx_req_param(req, "limit"), 20, &limit)) {
+        sx_resp_text(req, 400, "invalid limit: expected a positive integer");
+        return;
+    }
+    if ((smin && *smin && parse_godur(smin, &mind)) || (smax && *smax && parse_godur(smax, &maxd))) {
+        sx_resp_text(req, 400, "invalid minDuration or maxDuration: expected a duration like 100ms");
+        return;
+    }
+    if (mind >= 0 && maxd >= 0 && maxd < mind) {
+        sx_resp_text(req, 400, "invalid maxDuration: less than minDuration");
+        return;
+    }
+    cond_t *c = NULL;
+    size_t nc = 0, cap = 0;
+    const char *emsg = NULL;
+    if (q && *q) {
+        if ((emsg = tql_parse(&req->arena, q, &c, &nc))) {
+            char *m = sx_arena_sprintf(&req->arena, "invalid TraceQL query: %s", emsg);
+            sx_resp_text(req, 400, m ? m : "invalid TraceQL query");
+            return;
+        }
+    } else if (tags && *tags && (emsg = tags_parse(&req->arena, tags, &c, &nc, &cap))) {
+        sx_resp_text(req, 400, emsg);
+        return;
+    }
+    bool trace_filter = mind >= 0 || maxd >= 0;
+    search_t S = {.a = &req->arena, .c = c, .nc = nc,
+                  .per_stream = trace_filter ? SEARCH_MAX_CANDS : (size_t)limit};
+    search_run(ctx, req, &S, NULL, mint, maxt);
+    cand_t *keep = sx_arena_alloc(&req->arena, (S.n + 1) * sizeof(cand_t));
+    size_t nk = 0;
+    for (size_t i = 0; i < S.n && nk < (size_t)limit && keep; i++) {
+        found_span_t *v;
+        size_t n;
+        if (trace_find(ctx, req, S.v[i].tid, INT64_MIN, INT64_MAX, &v, &n))
+            continue;
+        cand_summary(&req->arena, &S.v[i], v, n);
+        int64_t d = S.v[i].end - S.v[i].start;
+        if ((mind >= 0 && d < mind) || (maxd >= 0 && d > maxd))
+            continue;
+        keep[nk++] = S.v[i];
+    }
+    if (nk > 1)
+        qsort(keep, nk, sizeof(*keep), cmp_cand_start);
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"traces\":[");
+    for (size_t i = 0; i < nk; i++) {
+        cand_t *t = &keep[i];
+        sx_buf_puts(b, i ? ",{\"traceID\":" : "{\"traceID\":");
+        put_trace_hex(b, t->tid);
+        sx_buf_puts(b, ",\"rootServiceName\":");
+        const char *rs = t->root_service ? t->root_service : "<root span not yet received>";
+        sx_buf_json_str(b, rs, strlen(rs));
+        if (t->root_name) {
+            sx_buf_puts(b, ",\"rootTraceName\":");
+            sx_buf_json_str(b, t->root_name, strlen(t->root_name));
+        }
+        sx_buf_printf(b, ",\"startTimeUnixNano\":\"%lld\",\"durationMs\":%lld",
+                      (long long)t->start, (long long)((t->end - t->start) / 1000000));
+        sx_buf_t ss = SX_BUF_INIT;
+        sx_buf_puts(&ss, "{\"spans\":[");
+        for (uint32_t k = 0; k < t->matched && k < SEARCH_SPSS; k++) {
+            const hit_t *h = &t->hits[k];
+            sx_buf_puts(&ss, k ? ",{\"spanID\":" : "{\"spanID\":");
+            sx_buf_json_str(&ss, h->span_id.ptr, h->span_id.len);
+            if (h->name.len) {
+                sx_buf_puts(&ss, ",\"name\":");
+                sx_buf_json_str(&ss, h->name.ptr, h->name.len);
+            }
+            sx_buf_printf(&ss, ",\"startTimeUnixNano\":\"%lld\",\"durationNanos\":\"%lld\"",
+                          (long long)h->ts, (long long)h->dur);
+            if (h->attrs.len > 2) {
+                sx_buf_puts(&ss, ",\"attributes\":");
+                sx_buf_append_str(&ss, h->attrs);
+            }
+            sx_buf_putc(&ss, '}');
+        }
+        sx_buf_printf(&ss, "],\"matched\":%u}", t->matched);
+        sx_buf_puts(b, ",\"spanSet\":");
+        sx_buf_append(b, ss.ptr, ss.len);
+        sx_buf_puts(b, ",\"spanSets\":[");
+        sx_buf_append(b, ss.ptr, ss.len);
+        sx_buf_puts(b, "]}");
+        sx_buf_dispose(&ss);
+    }
+    sx_buf_printf(b, "],\"metrics\":{\"inspectedTraces\":%zu,\"inspectedBytes\":\"%llu\","
+                     "\"totalBlocks\":0,\"completedJobs\":1,\"totalJobs\":1}}",
+                  S.n, (unsigned long long)S.bytes);
+    sx_resp_set(req, 200, "application/json");
+}
+
+/* ---- Tag names and values ---- */
+
+typedef struct tagval {
+    sx_str_t v;
+    const char *type;
+} tagval_t;
+
+typedef struct tag_scan {
+    sx_arena_t *a;
+    bool values;        /* collect values of (field, key) rather than names */
+    int field;
+    const char *key;
+    tagval_t *set[2];   /* names: [0] span, [1] resource; values: [0] */
+    size_t n[2], cap[2];
+    size_t entries;
+} tag_scan_t;
+
+static void tag_add(tag_scan_t *T, int w, const char *s, size_t len, const char *type)
+{
+    if (T->n[w] >= TAGS_MAX)
+        return;
+    for (size_t i = 0; i < T->n[w]; i++)
+        if (T->set[w][i].v.len == len && memcmp(T->set[w][i].v.ptr, s, len) == 0 &&
+            strcmp(T->set[w][i].type, type) == 0)
+            return;
+    if (!(T->set[w] = grow(T->a, T->set[w], &T->cap[w], T->n[w], sizeof(tagval_t))))
+        return;
+    T->set[w][T->n[w]++] = (tagval_t){sx_arena_strdup_str(T->a, (sx_str_t){s, len}), type};
+}
+
+static const char *av_type(json_t *av)
+{
+    return json_object_get(av, "stringValue") ? "string"
+           : json_object_get(av, "intValue")  ? "int"
+           : json_object_get(av, "doubleValue") ? "float"
+           : json_object_get(av, "boolValue") ? "bool"
+                                              : NULL;
+}
+
+static void tag_attrs(tag_scan_t *T, json_t *attrs, int w)
+{
+    json_t *kv;
+    size_t i;
+    json_array_foreach(attrs, i, kv)
+    {
+        const char *k = jstr(kv, "key");
+        if (!T->values) {
+            tag_add(T, w, k, strlen(k), "string");
+        } else if (strcmp(k, T->key) == 0) {
+            char buf[64];
+            json_t *av = json_object_get(kv, "value");
+            const char *t = av_text(av, buf, sizeof(buf)), *ty = av_type(av);
+            if (t && ty)
+                tag_add(T, 0, t, strlen(t), ty);
+        }
+    }
+}
+
+static int on_tag_block(void *arg, const sx_log_block_t *blk)
+{
+    tag_scan_t *T = arg;
+    for (size_t j = blk->n; j-- > 0;) {
+        if (++T->entries > TAGS_MAX_ENTRIES)
+            return 1;
+        if (T->values && (T->field == F_NAME || T->field == F_STATUS || T->field == F_KIND)) {
+            if (T->field == F_NAME) {
+                sx_str_t nm = meta_get(blk, j, "name");
+                tag_add(T, 0, nm.ptr ? nm.ptr : "", nm.len, "string");
+            } else {
+                long long v = meta_int(blk, j, T->field == F_STATUS ? "status_code" : "kind");
+                const char *s = T->field == F_STATUS ? (v <= 2 ? status_names[v] : "unset")
+                                                     : (v <= 5 ? kind_names[v] : "unspecified");
+                tag_add(T, 0, s, strlen(s), "keyword");
+            }
+            continue;
+        }
+        if (T->values) {
+            char pat[300];
+            int n = snprintf(pat, sizeof(pat), "\"key\":\"%s\"", T->key);
+            if (n > 0 && (size_t)n < sizeof(pat) && !strpbrk(T->key, "\"\\") &&
+                !sx_memmem(blk->lines[j].ptr, blk->lines[j].len, pat, (size_t)n))
+                continue;
+        }
+        json_t *d = json_loadb(blk->lines[j].ptr, blk->lines[j].len, 0, NULL);
+        if (!d)
+            continue;
+        if (!T->values || T->field != F_ATTR_RES)
+            tag_attrs(T, json_object_get(d, "attributes"), 0);
+        if (!T->values || T->field != F_ATTR_SPAN)
+            tag_attrs(T, json_object_get(json_object_get(d, "resource"), "attributes"),
+                      T->values ? 0 : 1);
+        json_decref(d);
+    }
+    return 0;
+}
+
+static int cmp_tagval(const void *x, const void *y)
+{
+    const tagval_t *a = x, *b = y;
+    int c = sx_str_cmp(a->v, b->v);
+    return c ? c : strcmp(a->type, b->type);
+}
+
+static int tag_scan_run(sx_api_ctx_t *ctx, sx_req_t *req, tag_scan_t *T)
+{
+    int64_t mint, maxt;
+    if (tempo_range(req, &mint, &maxt))
+        return -1;
+    if (mint == INT64_MIN && maxt == INT64_MAX)
+        mint = sx_now_ns() - TAGS_LOOKBACK_NS;
+    sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_TRACES);
+    if (ls) {
+        sx_log_stream_t *st = NULL;
+        size_t nst = 0;
+        sx_logstore_select(ls, NULL, 0, mint, maxt, &req->arena, &st, &nst);
+        for (size_t s = 0; s < nst; s++)
+            if (sx_logstore_read(ls, st[s].id, mint, maxt,
+                                 SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
+                                 on_tag_block, T, NULL))
+                break;
+    }
+    for (int w = 0; w < 2; w++)
+        if (T->n[w] > 1)
+            qsort(T->set[w], T->n[w], sizeof(tagval_t), cmp_tagval);
+    return 0;
+}
+
+static void put_names(sx_buf_t *b, const tagval_t *v, size_t n, bool *first)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!*first)
+            sx_buf_putc(b, ',');
+        *first = false;
+        sx_buf_json_str(b, v[i].v.ptr, v[i].v.len);
+    }
+}
+
+static const char *const intrinsics[] = {"duration", "kind", "name", "status"};
+
+/* GET /api/search/tags (v2 = false) and /api/v2/search/tags. */
+static void tempo_tags(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
+{
+    const char *scope = sx_req_param(req, "scope");
+    if (scope && *scope && strcmp(scope, "span") && strcmp(scope, "resource") &&
+        strcmp(scope, "intrinsic") && strcmp(scope, "all") && strcmp(scope, "none")) {
+        sx_resp_text(req, 400, "invalid scope: expected resource, span, intrinsic or all");
+        return;
+    }
+    tag_scan_t T = {.a = &req->arena};
+    if (tag_scan_run(ctx, req, &T)) {
+        sx_resp_text(req, 400, "invalid start or end: expected Unix seconds, start <= end");
+        return;
+    }
+    bool all = !scope || !*scope || !strcmp(scope, "all") || !strcmp(scope, "none");
+    bool sp = all || !strcmp(scope, "span"), rs = all || !strcmp(scope, "resource"),
+         in = (v2 && all) || (scope && !strcmp(scope, "intrinsic"));
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    bool first = true;
+    if (!v2) {
+        /* One sorted, unique list of span and resource attribute names. */
+        tagval_t *u = sx_arena_alloc(&req->arena, (T.n[0] + T.n[1] + 4) * sizeof(tagval_t));
+        size_t nu = 0;
+        for (size_t i = 0; sp && i < T.n[0]; i++)
+            u[nu++] = T.set[0][i];
+        for (size_t i = 0; rs && i < T.n[1]; i++)
+            u[nu++] = T.set[1][i];
+        for (size_t i = 0; in && i < 4; i++)
+            u[nu++] = (tagval_t){sx_str(intrinsics[i]), "string"};
+        qsort(u, nu, sizeof(*u), cmp_tagval);
+        size_t k = 0;
+        for (size_t i = 0; i < nu; i++)
+            if (!k || !sx_str_eq(u[k - 1].v, u[i].v))
+                u[k++] = u[i];
+        sx_buf_puts(b, "{\"tagNames\":[");
+        put_names(b, u, k, &first);
+        sx_buf_puts(b, "],\"metrics\":{}}");
+    } else {
+        sx_buf_puts(b, "{\"scopes\":[");
+        bool fs = true;
+        if (sp) {
+            sx_buf_puts(b, "{\"name\":\"span\",\"tags\":[");
+            put_names(b, T.set[0], T.n[0], &first);
+            sx_buf_puts(b, "]}");
+            fs = false;
+        }
+        if (rs) {
+            first = true;
+            sx_buf_puts(b, fs ? "{\"name\":\"resource\",\"tags\":[" : ",{\"name\":\"resource\",\"tags\":[");
+            put_names(b, T.set[1], T.n[1], &first);
+            sx_buf_puts(b, "]}");
+            fs = false;
+        }
+        if (in) {
+            sx_buf_puts(b, fs ? "{\"name\":\"intrinsic\",\"tags\":[" : ",{\"name\":\"intrinsic\",\"tags\":[");
+            for (int i = 0; i < 4; i++)
+                sx_buf_printf(b, "%s\"%s\"", i ? "," : "", intrinsics[i]);
+            sx_buf_puts(b, "]}");
+        }
+        sx_buf_puts(b, "],\"metrics\":{}}");
+    }
+    sx_resp_set(req, 200, "application/json");
+}
+
+static void on_tempo_tags(sx_req_t *req, void *arg)
+{
+    tempo_tags(req, arg, false);
+}
+
+static void on_tempo_tags_v2(sx_req_t *req, void *arg)
+{
+    tempo_tags(req, arg, true);
+}
+
+/* GET /api/search/tag/<name>/values and /api/v2/search/tag/<name>/values. */
+static void tempo_tag_values(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
+{
+    const char *rest = req->path_rest ? req->path_rest : "";
+    size_t rl = strlen(rest);
+    if (rl <= 7 || strcmp(rest + rl - 7, "/values") != 0) {
+        sx_resp_text(req, 404, "404 page not found");
+        return;
+    }
+    char *name = sx_arena_strndup(&req->arena, rest, rl - 7);
+    tag_scan_t T = {.a = &req->arena, .values = true, .field = F_ATTR_ANY, .key = name};
+    if (!strcmp(name, "name"))
+        T.field = F_NAME;
+    else if (!strcmp(name, "status"))
+        T.field = F_STATUS;
+    else if (!strcmp(name, "kind"))
+        T.field = F_KIND;
+    else if (name[0] == '.' && name[1])
+        T.key = name + 1;
+    else if (!strncmp(name, "span.", 5) && name[5])
+        T.field = F_ATTR_SPAN, T.key = name + 5;
+    else if (!strncmp(name, "resource.", 9) && name[9])
+        T.field = F_ATTR_RES, T.key = name + 9;
+    else if (v2) {
+        sx_resp_text(req, 400, "invalid tag name: expected .attr, span.attr, resource.attr, name, "
+                               "status or kind");
+        return;
+    }
+    if (tag_scan_run(ctx, req, &T)) {
+        sx_resp_text(req, 400, "invalid start or end: expected Unix seconds, start <= end");
+        return;
+    }
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"tagValues\":[");
+    size_t k = 0;
+    for (size_t i = 0; i < T.n[0]; i++) {
+        const tagval_t *t = &T.set[0][i];
+        if (!v2) {
+            if (i && sx_str_eq(T.set[0][i - 1].v, t->v))
+                continue;
+            sx_buf_puts(b, k++ ? "," : "");
+            sx_buf_json_str(b, t->v.ptr, t->v.len);
+        } else {
+            sx_buf_printf(b, "%s{\"type\":\"%s\",\"value\":", k++ ? "," : "", t->type);
+            sx_buf_json_str(b, t->v.ptr, t->v.len);
+            sx_buf_putc(b, '}');
+        }
+    }
+    sx_buf_puts(b, "],\"metrics\":{}}");
+    sx_resp_set(req, 200, "application/json");
+}
+
+static void on_tempo_tag_values(sx_req_t *req, void *arg)
+{
+    tempo_tag_values(req, arg, false);
+}
+
+static void on_tempo_tag_values_v2(sx_req_t *req, void *arg)
+{
+    tempo_tag_values(req, arg, true);
+}
+
+/* ---- Jaeger search ---- */
+
+static int parse_us(const char *s, int64_t *ns)
+{
+    if (!s || !*s)
+        return 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*end || v < 0 || v > INT64_MAX / 1000)
+        return -1;
+    *ns = v * 1000;
+    return 0;
+}
+
+/* GET /jaeger/api/traces and /api/traces: search by service, operation,
+ * tags (JSON map or repeated tag=k:v), span min/maxDuration, start/end
+ * (µs), limit; or traceID=... (repeatable) for a list of traces. */
+static void on_jaeger_search(sx_req_t *req, void *arg)
+{
+    sx_api_ctx_t *ctx = arg;
+    sx_str_t *ids = NULL;
+    size_t nids = sx_req_params(req, "traceID", &ids);
+    const char *svc = sx_req_param(req, "service");
+    int64_t mint = INT64_MIN, maxt = INT64_MAX, d;
+    long limit;
+    cond_t *c = NULL;
+    size_t nc = 0, cap = 0;
+    char (*tids)[33] = NULL;
+    size_t ntids = 0;
+    if (nids) {
+        tids = sx_arena_alloc(&req->arena, nids * 33);
+        for (size_t i = 0; i < nids && tids; i++) {
+            char *s = sx_arena_strndup(&req->arena, ids[i].ptr, ids[i].len);
+            if (trace_id_parse(s, tids[ntids])) {
+                jaeger_reply(req, 400, "cannot parse traceID param");
+                return;
+            }
+            ntids++;
+        }
+        goto answer;
+    }
+    if (!svc || !*svc) {
+        jaeger_reply(req, 400, "parameter 'service' is required");
+        return;
+    }
+    if (parse_us(sx_req_param(req, "start"), &mint) || parse_us(sx_req_param(req, "end"), &maxt) ||
+        mint > maxt) {
+        jaeger_reply(req, 400, "unable to parse param 'start' or 'end': expected microseconds");
+        return;
+    }
+    if (parse_limit(sx_req_param(req, "limit"), 100, &limit)) {
+        jaeger_reply(req, 400, "unable to parse param 'limit'");
+        return;
+    }
+    const char *op = sx_req_param(req, "operation");
+    if (op && *op)
+        cond_add_text(&req->arena, &c, &nc, &cap, "name", op);
+    const char *names[2] = {"minDuration", "maxDuration"};
+    for (int k = 0; k < 2; k++) {
+        const char *s = sx_req_param(req, names[k]);
+        if (!s || !*s)
+            continue;
+        if (parse_godur(s, &d)) {
+            jaeger_reply(req, 400, k ? "unable to parse param 'maxDuration'"
+                                     : "unable to parse param 'minDuration'");
+            return;
+        }
+        cond_t x = {.field = F_DURATION, .op = k ? OP_LE : OP_GE, .vt = V_INT, .i = d};
+        if ((c = grow(&req->arena, c, &cap, nc, sizeof(cond_t))))
+            c[nc++] = x;
+    }
+    const char *tj = sx_req_param(req, "tags");
+    if (tj && *tj) {
+        json_t *o = json_loads(tj, 0, NULL), *v;
+        const char *k;
+        if (!json_is_object(o)) {
+            json_decref(o);
+            jaeger_reply(req, 400, "malformed 'tags' parameter: expected a JSON object");
+            return;
+        }
+        json_object_foreach(o, k, v)
+        {
+            if (!json_is_string(v)) {
+                json_decref(o);
+                jaeger_reply(req, 400, "malformed 'tags' parameter: values must be strings");
+                return;
+            }
+            const char *vs = json_string_value(v);
+            cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, k, strlen(k)),
+                          sx_arena_strndup(&req->arena, vs, strlen(vs)));
+        }
+        json_decref(o);
+    }
+    sx_str_t *tv = NULL;
+    size_t ntv = sx_req_params(req, "tag", &tv);
+    for (size_t i = 0; i < ntv; i++) {
+        const char *colon = memchr(tv[i].ptr, ':', tv[i].len);
+        if (!colon) {
+            jaeger_reply(req, 400, "malformed 'tag' parameter, expecting key:value");
+            return;
+        }
+        size_t kl = (size_t)(colon - tv[i].ptr);
+        cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, tv[i].ptr, kl),
+                      sx_arena_strndup(&req->arena, colon + 1, tv[i].len - kl - 1));
+    }
+    {
+        search_t S = {.a = &req->arena, .c = c, .nc = nc, .per_stream = (size_t)limit};
+        search_run(ctx, req, &S, svc, mint, maxt);
+        tids = sx_arena_alloc(&req->arena, (S.n + 1) * 33);
+        for (size_t i = 0; i < S.n && i < (size_t)limit && tids; i++)
+            memcpy(tids[ntids++], S.v[i].tid, 33);
+    }
+answer:;
+    sx_buf_t *b = &req->out;
+    sx_buf_clear(b);
+    sx_buf_puts(b, "{\"data\":[");
+    size_t nout = 0;
+    for (size_t i = 0; i < ntids; i++) {
+        found_span_t *v;
+        size_t n;
+        if (trace_find(ctx, req, tids[i], INT64_MIN, INT64_MAX, &v, &n) || !n)
+            continue;
+        if (nout++)
+            sx_buf_putc(b, ',');
+        put_jaeger_trace(&req->arena, b, tids[i], v, n);
+    }
+    sx_buf_printf(b, "],\"total\":%zu,\"limit\":0,\"offset\":0,\"errors\":null}", nout);
+    sx_resp_set(req, 200, "application/json");
+}
+
 /* ---- Routes ---- */
 
 static const sx_route_t routes[] = {
     {"POST", "/v1/traces", on_traces_push, 0, 0},
     {"POST", "/otlp/v1/traces", on_traces_push, 0, 0},
     {"GET", "/api/echo", on_echo, 0, 0},
+    {"GET", "/api/search", on_tempo_search, 0, 0},
+    {"GET", "/api/search/tags", on_tempo_tags, 0, 0},
+    {"GET", "/api/search/tag/", on_tempo_tag_values, SX_ROUTE_PREFIX, 0},
+    {"GET", "/api/v2/search/tags", on_tempo_tags_v2, 0, 0},
+    {"GET", "/api/v2/search/tag/", on_tempo_tag_values_v2, SX_ROUTE_PREFIX, 0},
+    {"GET", "/api/traces", on_jaeger_search, 0, 0},
+    {"GET", "/jaeger/api/traces", on_jaeger_search, 0, 0},
     {"GET", "/api/traces/", on_tempo_v1, SX_ROUTE_PREFIX, 0},
     {"GET", "/api/v2/traces/", on_tempo_v2, SX_ROUTE_PREFIX, 0},
     {"GET", "/api/services", on_jaeger_services, 0, 0},

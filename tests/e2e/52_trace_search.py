@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""End-to-end: trace search. Tempo's /api/search (tags=, minDuration,
+maxDuration, limit, start/end and simple TraceQL q=), its tag name and
+value lists (v1 and v2), and Jaeger's trace search (/jaeger/api/traces and
+/api/traces with service=...), checked against the expected trace id sets
+of a few pushed traces, plus 400s for bad parameters."""
+import json
+import os
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sxtest as t  # noqa: E402
+from sxtest import check, check_eq  # noqa: E402
+
+NS = 1_000_000_000
+MS = 1_000_000
+T0 = (int(time.time()) - 600) * NS  # ten minutes ago, on a whole second
+
+A, B, C, D = "a1" * 16, "b2" * 16, "c3" * 16, "d4" * 16
+
+
+def attr(k, v):
+    return {"key": k, "value": v}
+
+
+def S(v):
+    return {"stringValue": v}
+
+
+def I(v):
+    return {"intValue": str(v)}
+
+
+def span(tid, sid, name, start, dur, kind=2, parent=None, attrs=(), code=0):
+    sp = {"traceId": tid, "spanId": sid, "name": name, "kind": kind,
+          "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + dur),
+          "attributes": list(attrs), "status": {"code": code} if code else {}}
+    if parent:
+        sp["parentSpanId"] = parent
+    return sp
+
+
+def rs(service, spans, extra=()):
+    return {"resource": {"attributes": [attr("service.name", S(service))] + list(extra)},
+            "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}
+
+
+def post_traces(srv, body):
+    return srv.request("POST", "/v1/traces", json.dumps(body).encode(),
+                       {"Content-Type": "application/json"})
+
+
+def build():
+    a0, b0, c0, d0 = T0 + 1 * NS, T0 + 2 * NS, T0 + 3 * NS, T0
+    return {"resourceSpans": [
+        rs("api", [
+            span(A, "a000000000000001", "GET /users", a0, 50 * MS, attrs=[attr("http.status_code", I(200))], code=1),
+            span(B, "b000000000000001", "POST /orders", b0, 300 * MS, attrs=[attr("http.status_code", I(500))], code=2),
+            span(C, "c000000000000002", "GET /users", c0 + 100 * MS, 1000 * MS, parent="c000000000000001"),
+            span(D, "d000000000000001", "GET /health", d0, 1 * MS, attrs=[attr("http.status_code", I(200))]),
+        ]),
+        rs("db", [span(A, "a000000000000002", "SELECT", a0 + 10 * MS, 20 * MS, kind=3, parent="a000000000000001",
+                       attrs=[attr("db.system", S("postgresql"))])]),
+        rs("pay", [span(B, "b000000000000002", "charge", b0 + 10 * MS, 250 * MS, kind=3, parent="b000000000000001",
+                        attrs=[attr("pay.provider", S("stripe"))], code=2)]),
+        rs("web", [span(C, "c000000000000001", "GET /", c0, 1200 * MS, attrs=[attr("http.status_code", I(200))])],
+           extra=[attr("deployment.environment", S("prod"))]),
+    ]}
+
+
+def short(tid):
+    return tid.lstrip("0") or "0"
+
+
+def search(srv, params):
+    r = srv.get("/api/search", params)
+    if r.status != 200:
+        return r.status, r.body
+    return [x["traceID"] for x in r.json()["traces"]]
+
+
+def ids(*tids):
+    return [short(x) for x in tids]
+
+
+def jaeger_ids(srv, path, params):
+    r = srv.get(path, params)
+    if r.status != 200:
+        return r.status, r.body
+    return sorted(x["traceID"] for x in r.json()["data"])
+
+
+def main():
+    srv = t.Server(name="trace-search").start()
+    check_eq(post_traces(srv, build()).status, 200, "POST traces")
+
+    # ---- Tempo tags= and durations, limit, start/end ----
+    cases = [
+        ({}, [C, B, A, D]),
+        ({"limit": 2}, [C, B]),
+        ({"tags": "service.name=api"}, [C, B, A, D]),
+        ({"tags": "http.status_code=500"}, [B]),
+        ({"tags": "service.name=pay"}, [B]),
+        ({"tags": 'name="GET /users"'}, [C, A]),
+        ({"tags": "status=error"}, [B]),
+        ({"tags": "service.name=api http.status_code=200"}, [A, D]),
+        ({"tags": "deployment.environment=prod"}, [C]),
+        ({"tags": "service.name=nope"}, []),
+        ({"minDuration": "200ms"}, [C, B]),
+        ({"maxDuration": "100ms"}, [A, D]),
+        ({"minDuration": "200ms", "maxDuration": "1s"}, [B]),
+        ({"tags": "service.name=api", "minDuration": "100ms"}, [C, B]),
+        ({"start": T0 // NS + 3, "end": T0 // NS + 100}, [C]),
+        ({"start": T0 // NS - 10, "end": T0 // NS + 1}, [A, D]),
+        # TraceQL
+        ({"q": '{ resource.service.name = "api" && span.http.status_code = 500 }'}, [B]),
+        ({"q": "{ span.http.status_code >= 200 && span.http.status_code < 300 }"}, [C, A, D]),
+        ({"q": "{ duration > 1s }"}, [C]),
+        ({"q": "{ duration >= 1s }"}, [C]),
+        ({"q": "{ status = error && kind = server }"}, [B]),
+        ({"q": "{ status = error }"}, [B]),
+        ({"q": '{ name = "charge" }'}, [B]),
+        ({"q": '{ name != "GET /users" && kind = client }'}, [B, A]),
+        ({"q": '{ resource.deployment.environment = "prod" }'}, [C]),
+        ({"q": '{ .pay.provider != "stripe" }'}, []),
+        ({"q": '{ .db.system = "postgresql" }'}, [A]),
+        ({"q": '{ span.http.status_code = "500" }'}, []),
+        ({"q": "{ resource.http.status_code = 500 }"}, []),
+        ({"q": "{}"}, [C, B, A, D]),
+        ({"q": "{ .http.status_code = 200 }", "limit": 1}, [C]),
+        ({"q": "{ .http.status_code = 200 }", "maxDuration": "100ms"}, [A, D]),
+    ]
+    for params, want in cases:
+        check_eq(search(srv, params), ids(*want), "search %r" % (params,))
+
+    # Answer shape.
+    r = srv.get_json("/api/search", {"q": "{ span.http.status_code = 500 }"})
+    tr = r["traces"][0]
+    check_eq((tr["rootServiceName"], tr["rootTraceName"], tr["durationMs"], tr["startTimeUnixNano"]),
+             ("api", "POST /orders", 300, str(T0 + 2 * NS)), "search result summary")
+    ss = tr["spanSet"]
+    check_eq((ss["matched"], ss["spans"][0]["spanID"], ss["spans"][0]["durationNanos"],
+              ss["spans"][0]["attributes"]),
+             (1, "b000000000000001", str(300 * MS), [attr("http.status_code", I(500))]), "spanSet")
+    check_eq(tr["spanSets"], [ss], "spanSets")
+    check("inspectedTraces" in r["metrics"] and isinstance(r["metrics"]["inspectedBytes"], str),
+          "metrics", r["metrics"])
+    tr = srv.get_json("/api/search", {"tags": "service.name=web"})["traces"][0]
+    check_eq((tr["rootServiceName"], tr["rootTraceName"], tr["durationMs"]), ("web", "GET /", 1200),
+             "root of a multi-service trace")
+
+    # Bad parameters.
+    for params in ({"limit": "x"}, {"limit": "0"}, {"minDuration": "abc"}, {"maxDuration": "5"},
+                   {"start": "x"}, {"start": 100, "end": 50}, {"minDuration": "2s", "maxDuration": "1s"},
+                   {"q": '{ name =~ "x" }'}, {"q": "{ .a = 1 } | count() > 1"}, {"q": "foo"},
+                   {"q": "{ .a = 1 || .b = 2 }"}, {"q": "{ status = 5 }"}, {"q": "{ duration > 5 }"},
+                   {"q": '{ .a = "x }'}, {"tags": "novalue"}):
+        r = srv.get("/api/search", params)
+        check_eq(r.status, 400, "search %r -> 400" % (params,))
+
+    # ---- Tags ----
+    names = srv.get_json("/api/search/tags")["tagNames"]
+    for k in ("service.name", "http.status_code", "pay.provider", "deployment.environment", "db.system"):
+        check(k in names, "tagNames has " + k, names)
+    check_eq(names, sorted(set(names)), "tagNames sorted, unique")
+    res = srv.get_json("/api/search/tags", {"scope": "resource"})["tagNames"]
+    check_eq(res, ["deployment.environment", "service.name"], "tagNames scope=resource")
+    v2 = srv.get_json("/api/v2/search/tags")["scopes"]
+    sc = {s["name"]: s["tags"] for s in v2}
+    check_eq(sorted(sc["span"]), ["db.system", "http.status_code", "pay.provider"], "v2 span scope")
+    check_eq(sorted(sc["resource"]), ["deployment.environment", "service.name"], "v2 resource scope")
+    check("name" in sc.get("intrinsic", []), "v2 intrinsic scope", sc)
+    check_eq(srv.get("/api/search/tags", {"scope": "bogus"}).status, 400, "bad scope -> 400")
+
+    vals = srv.get_json("/api/search/tag/service.name/values")["tagValues"]
+    check_eq(vals, ["api", "db", "pay", "web"], "service.name values")
+    vals = srv.get_json("/api/search/tag/http.status_code/values")["tagValues"]
+    check_eq(vals, ["200", "500"], "http.status_code values")
+    vals = srv.get_json("/api/v2/search/tag/.http.status_code/values")["tagValues"]
+    check_eq(vals, [{"type": "int", "value": "200"}, {"type": "int", "value": "500"}], "v2 typed values")
+    vals = srv.get_json("/api/v2/search/tag/resource.service.name/values")["tagValues"]
+    check_eq([v["value"] for v in vals], ["api", "db", "pay", "web"], "v2 resource.service.name values")
+    vals = srv.get_json("/api/v2/search/tag/span.service.name/values")["tagValues"]
+    check_eq(vals, [], "v2 span.service.name has no values")
+    vals = srv.get_json("/api/v2/search/tag/status/values")["tagValues"]
+    check_eq(vals, [{"type": "keyword", "value": s} for s in ("error", "ok", "unset")], "v2 status values")
+    vals = srv.get_json("/api/v2/search/tag/name/values")["tagValues"]
+    check_eq(sorted(v["value"] for v in vals), sorted(["GET /users", "POST /orders", "GET /health", "SELECT",
+                                                       "charge", "GET /"]), "v2 name values")
+    check_eq(srv.get("/api/v2/search/tag/bogus/values").status, 400, "v2 unscoped tag -> 400")
+    check_eq(srv.get("/api/search/tag/service.name").status, 404, "tag path without /values -> 404")
+
+    # ---- Jaeger search ----
+    for path in ("/jaeger/api/traces", "/api/traces"):
+        jcases = [
+            ({"service": "pay"}, [B]),
+            ({"service": "api"}, [A, B, C, D]),
+            ({"service": "api", "operation": "GET /users"}, [A, C]),
+            ({"service": "api", "tags": json.dumps({"http.status_code": "500"})}, [B]),
+            ({"service": "api", "tags": json.dumps({"error": "true"})}, [B]),
+            ({"service": "web", "tags": json.dumps({"deployment.environment": "prod"})}, [C]),
+            ({"service": "api", "tag": "http.status_code:200"}, [A, D]),
+            ({"service": "api", "minDuration": "1s"}, [C]),
+            ({"service": "api", "maxDuration": "10ms"}, [D]),
+            ({"service": "api", "start": (T0 + NS) // 1000, "end": (T0 + NS + NS // 2) // 1000}, [A]),
+            ({"service": "nope"}, []),
+            ({"traceID": [A, short(D)]}, [A, D]),
+        ]
+        for params, want in jcases:
+            check_eq(jaeger_ids(srv, path, params), sorted(want), "%s %r" % (path, params))
+        r = srv.get_json(path, {"service": "api", "limit": 1})
+        check_eq((len(r["data"]), r["total"], r["errors"]), (1, 1, None), path + " limit=1")
+        r = srv.get_json(path, {"service": "pay"})
+        tr = r["data"][0]
+        check_eq((len(tr["spans"]), sorted(p["serviceName"] for p in tr["processes"].values())),
+                 (2, ["api", "pay"]), path + " full trace in Jaeger's model")
+        by_id = srv.get_json("/jaeger/api/traces/" + B)["data"][0]
+        check_eq(tr, by_id, path + " search answer equals the by-id answer")
+        for params in ({}, {"service": "api", "tags": "{bad"}, {"service": "api", "tags": '{"a":1}'},
+                       {"service": "api", "minDuration": "x"}, {"service": "api", "start": "x"},
+                       {"service": "api", "limit": "-1"}, {"service": "api", "tag": "nocolon"},
+                       {"traceID": "zz"}):
+            r = srv.get(path, params)
+            check_eq((r.status, (r.json().get("errors") or [{}])[0].get("code")), (400, 400),
+                     "%s %r -> 400" % (path, params))
+
+    # Tempo's by-id route is untouched.
+    check_eq(srv.get("/api/traces/" + B).status, 200, "Tempo /api/traces/<id> still served")
+
+    # After a flush into parts the answers are the same.
+    r = srv.request("POST", "/api/v1/admin/flush")
+    check(r.status in (200, 204), "flush", r.status)
+    for params, want in cases[:6] + cases[16:20]:
+        check_eq(search(srv, params), ids(*want), "after flush: search %r" % (params,))
+    check_eq(jaeger_ids(srv, "/jaeger/api/traces", {"service": "api", "operation": "GET /users"}),
+             sorted([A, C]), "after flush: Jaeger search")
+    check_eq(srv.sanitizer_reports(), [], "no sanitizer reports")
+    srv.stop()
+
+
+if __name__ == "__main__":
+    t.run_main(main)
