@@ -90,13 +90,14 @@ def main():
         q = srv.get_json("/loki/api/v1/query_range",
                          {"query": '{service_name="my.service"} | severity_number >= 9',
                           "start": "0"})
-        check_eq(sum(len(s["values"]) for s in q["data"]["result"]), 2,
-                 "LogQL filters on the severity metadata")
+        check_eq(sum(len(s["values"]) for s in q["data"]["result"]), 1,
+                 "LogQL filters on the severity metadata (the second push repeats the first: "
+                 "one entry, as Loki reads retried pushes)")
 
         before = srv.get_json("/loki/api/v1/query_range",
                               {"query": '{service_name="my.service"}', "start": "0"})
         n_before = sum(len(s["values"]) for s in before["data"]["result"])
-        check_eq(n_before, 2, "two pushes of the example's record are two entries")
+        check_eq(n_before, 1, "two pushes of the same record read back once")
 
         # ---- errors ----
         r = post(srv, "/v1/logs", b"x", ctype="text/plain")
