@@ -54,6 +54,7 @@
 #include "../core/log.h"
 #include "../core/time.h"
 #include "../query/logql/convert.h"
+#include "../query/traceql/traceql.h"
 
 /* Upper bounds of one lookup, so that a pathological trace cannot take
  * the server's memory: spans of one trace, and entries scanned for the
@@ -1324,20 +1325,6 @@ static void on_jaeger_operations(sx_req_t *req, void *arg)
 #define TAGS_MAX_ENTRIES 20000
 #define TAGS_MAX 1000
 
-enum { F_ATTR_ANY, F_ATTR_SPAN, F_ATTR_RES, F_NAME, F_STATUS, F_KIND, F_DURATION };
-enum { OP_EQ, OP_NE, OP_GT, OP_LT, OP_GE, OP_LE };
-enum { V_STR, V_NUM, V_BOOL, V_INT }; /* V_INT: status/kind code or duration ns */
-
-typedef struct cond {
-    int field, op, vt;
-    bool text;       /* compare the text form (Tempo tags=, Jaeger tags) */
-    const char *key; /* attribute key */
-    const char *s;
-    double num;
-    long long i;
-    bool b;
-} cond_t;
-
 typedef struct hit {
     sx_str_t span_id, attrs, name;
     int64_t ts, dur;
@@ -1355,7 +1342,7 @@ typedef struct cand {
 
 typedef struct search {
     sx_arena_t *a;
-    const cond_t *c;
+    const sx_tql_cond_t *c;
     size_t nc;
     cand_t *v;
     size_t n, cap;
@@ -1365,26 +1352,14 @@ typedef struct search {
     bool full;
 } search_t;
 
-static const char *const kind_names[] = {"unspecified", "internal", "server", "client", "producer",
-                                         "consumer"};
-static const char *const status_names[] = {"unset", "ok", "error"};
-
-static int name_index(const char *s, size_t n, const char *const *names, int count)
-{
-    for (int k = 0; k < count; k++)
-        if (strlen(names[k]) == n && strncasecmp(s, names[k], n) == 0)
-            return k;
-    return -1;
-}
-
 static bool op_ok(int c, int op)
 {
     switch (op) {
-    case OP_EQ: return c == 0;
-    case OP_NE: return c != 0;
-    case OP_GT: return c > 0;
-    case OP_LT: return c < 0;
-    case OP_GE: return c >= 0;
+    case SX_TQL_OP_EQ: return c == 0;
+    case SX_TQL_OP_NE: return c != 0;
+    case SX_TQL_OP_GT: return c > 0;
+    case SX_TQL_OP_LT: return c < 0;
+    case SX_TQL_OP_GE: return c >= 0;
     default: return c <= 0;
     }
 }
@@ -1410,7 +1385,7 @@ static const char *av_text(json_t *av, char *buf, size_t n)
     return NULL;
 }
 
-static bool eval_av(const cond_t *c, json_t *av)
+static bool eval_av(const sx_tql_cond_t *c, json_t *av)
 {
     json_t *x;
     if (!av)
@@ -1421,9 +1396,9 @@ static bool eval_av(const cond_t *c, json_t *av)
         return t && op_ok(strcmp(t, c->s), c->op);
     }
     if ((x = json_object_get(av, "stringValue")))
-        return c->vt == V_STR && op_ok(strcmp(json_string_value(x) ? json_string_value(x) : "", c->s), c->op);
+        return c->vt == SX_TQL_V_STR && op_ok(strcmp(json_string_value(x) ? json_string_value(x) : "", c->s), c->op);
     if (json_object_get(av, "intValue") || (x = json_object_get(av, "doubleValue"))) {
-        if (c->vt != V_NUM)
+        if (c->vt != SX_TQL_V_NUM)
             return false;
         double d = json_object_get(av, "intValue") ? (double)jint(av, "intValue")
                    : json_is_string(x)             ? strtod(json_string_value(x), NULL)
@@ -1431,7 +1406,7 @@ static bool eval_av(const cond_t *c, json_t *av)
         return op_ok((d > c->num) - (d < c->num), c->op);
     }
     if ((x = json_object_get(av, "boolValue")))
-        return c->vt == V_BOOL && (c->op == OP_EQ || c->op == OP_NE) &&
+        return c->vt == SX_TQL_V_BOOL && (c->op == SX_TQL_OP_EQ || c->op == SX_TQL_OP_NE) &&
                op_ok(json_is_true(x) != c->b, c->op);
     return false;
 }
@@ -1459,25 +1434,25 @@ static bool span_matches(search_t *S, const sx_log_block_t *blk, size_t i, sx_st
 {
     bool need_json = false;
     for (size_t k = 0; k < S->nc; k++) {
-        const cond_t *c = &S->c[k];
+        const sx_tql_cond_t *c = &S->c[k];
         switch (c->field) {
-        case F_NAME: {
+        case SX_TQL_F_NAME: {
             sx_str_t nm = meta_get(blk, i, "name");
             size_t l = strlen(c->s);
             int r = memcmp(nm.ptr ? nm.ptr : "", c->s, nm.len < l ? nm.len : l);
             if (!r)
                 r = (nm.len > l) - (nm.len < l);
-            if (c->vt != V_STR || !op_ok(r, c->op))
+            if (c->vt != SX_TQL_V_STR || !op_ok(r, c->op))
                 return false;
             break;
         }
-        case F_STATUS:
-        case F_KIND:
-        case F_DURATION: {
-            long long v = meta_int(blk, i, c->field == F_STATUS ? "status_code"
-                                           : c->field == F_KIND ? "kind"
+        case SX_TQL_F_STATUS:
+        case SX_TQL_F_KIND:
+        case SX_TQL_F_DURATION: {
+            long long v = meta_int(blk, i, c->field == SX_TQL_F_STATUS ? "status_code"
+                                           : c->field == SX_TQL_F_KIND ? "kind"
                                                                 : "duration_ns");
-            if (c->vt != V_INT || !op_ok((v > c->i) - (v < c->i), c->op))
+            if (c->vt != SX_TQL_V_INT || !op_ok((v > c->i) - (v < c->i), c->op))
                 return false;
             break;
         }
@@ -1504,14 +1479,14 @@ static bool span_matches(search_t *S, const sx_log_block_t *blk, size_t i, sx_st
     sx_buf_t b = SX_BUF_INIT;
     sx_buf_putc(&b, '[');
     for (size_t k = 0; k < S->nc && ok; k++) {
-        const cond_t *c = &S->c[k];
-        if (c->field > F_ATTR_RES)
+        const sx_tql_cond_t *c = &S->c[k];
+        if (c->field > SX_TQL_F_ATTR_RES)
             continue;
         json_t *kv = NULL;
-        if (c->field != F_ATTR_RES && (kv = attr_find(sa, c->key)) &&
+        if (c->field != SX_TQL_F_ATTR_RES && (kv = attr_find(sa, c->key)) &&
             !eval_av(c, json_object_get(kv, "value")))
             kv = NULL;
-        if (!kv && c->field != F_ATTR_SPAN && (kv = attr_find(ra, c->key)) &&
+        if (!kv && c->field != SX_TQL_F_ATTR_SPAN && (kv = attr_find(ra, c->key)) &&
             !eval_av(c, json_object_get(kv, "value")))
             kv = NULL;
         if (!kv) {
@@ -1652,218 +1627,6 @@ static void cand_summary(sx_arena_t *a, cand_t *c, const found_span_t *v, size_t
         c->end = c->start;
 }
 
-/* ---- Query parsing ---- */
-
-static void skip_ws(const char **p)
-{
-    while (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r')
-        (*p)++;
-}
-
-/* A double-quoted string at *p (\" \\ \n \t escapes), arena copy. */
-static char *parse_quoted(sx_arena_t *a, const char **p)
-{
-    const char *s = *p + 1;
-    sx_buf_t b = SX_BUF_INIT;
-    for (; *s && *s != '"'; s++) {
-        if (*s == '\\' && s[1]) {
-            s++;
-            sx_buf_putc(&b, *s == 'n' ? '\n' : *s == 't' ? '\t' : *s);
-        } else {
-            sx_buf_putc(&b, *s);
-        }
-    }
-    char *r = NULL;
-    if (*s == '"') {
-        r = sx_arena_strndup(a, b.len ? b.ptr : "", b.len);
-        *p = s + 1;
-    }
-    sx_buf_dispose(&b);
-    return r;
-}
-
-static bool ident_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-' || c == '/' || c == ':';
-}
-
-/* The simplest TraceQL: one spanset filter `{ c && c ... }` (or `{}`),
- * each c `field op value`. Returns NULL or an error message. */
-static const char *tql_parse(sx_arena_t *a, const char *q, cond_t **out, size_t *n)
-{
-    size_t cap = 0;
-    *out = NULL;
-    *n = 0;
-    const char *p = q;
-    skip_ws(&p);
-    if (*p != '{')
-        return "only a single spanset filter { ... } is supported";
-    p++;
-    skip_ws(&p);
-    if (*p == '}') {
-        p++;
-        goto end;
-    }
-    for (;;) {
-        cond_t c = {0};
-        skip_ws(&p);
-        const char *f = p;
-        while (ident_char(*p))
-            p++;
-        size_t fl = (size_t)(p - f);
-        if (!fl)
-            return "expected an attribute or intrinsic";
-#define IS(lit) (fl == sizeof(lit) - 1 && memcmp(f, lit, fl) == 0)
-        if (IS("name") || IS("span:name"))
-            c.field = F_NAME;
-        else if (IS("status") || IS("span:status"))
-            c.field = F_STATUS;
-        else if (IS("kind") || IS("span:kind"))
-            c.field = F_KIND;
-        else if (IS("duration") || IS("span:duration"))
-            c.field = F_DURATION;
-        else if (fl > 1 && f[0] == '.')
-            c.field = F_ATTR_ANY, c.key = sx_arena_strndup(a, f + 1, fl - 1);
-        else if (fl > 5 && memcmp(f, "span.", 5) == 0)
-            c.field = F_ATTR_SPAN, c.key = sx_arena_strndup(a, f + 5, fl - 5);
-        else if (fl > 9 && memcmp(f, "resource.", 9) == 0)
-            c.field = F_ATTR_RES, c.key = sx_arena_strndup(a, f + 9, fl - 9);
-        else
-            return "unsupported attribute or intrinsic (use .attr, span.attr, resource.attr, name, "
-                   "status, kind or duration)";
-#undef IS
-        skip_ws(&p);
-        if (p[0] == '!' && p[1] == '=')
-            c.op = OP_NE, p += 2;
-        else if (p[0] == '>' && p[1] == '=')
-            c.op = OP_GE, p += 2;
-        else if (p[0] == '<' && p[1] == '=')
-            c.op = OP_LE, p += 2;
-        else if (p[0] == '=' && p[1] != '~')
-            c.op = OP_EQ, p += 1;
-        else if (p[0] == '>')
-            c.op = OP_GT, p += 1;
-        else if (p[0] == '<')
-            c.op = OP_LT, p += 1;
-        else
-            return "unsupported operator (use =, !=, >, <, >= or <=)";
-        skip_ws(&p);
-        if (*p == '"') {
-            if (!(c.s = parse_quoted(a, &p)))
-                return "unterminated string";
-            c.vt = V_STR;
-        } else {
-            const char *v = p;
-            while (ident_char(*p) || *p == '+')
-                p++;
-            size_t vl = (size_t)(p - v);
-            if (!vl)
-                return "expected a value";
-            int k;
-            char *end;
-            if (vl == 4 && memcmp(v, "true", 4) == 0)
-                c.vt = V_BOOL, c.b = true;
-            else if (vl == 5 && memcmp(v, "false", 5) == 0)
-                c.vt = V_BOOL, c.b = false;
-            else if (c.field == F_STATUS && (k = name_index(v, vl, status_names, 3)) >= 0)
-                c.vt = V_INT, c.i = k;
-            else if (c.field == F_KIND && (k = name_index(v, vl, kind_names, 6)) >= 0)
-                c.vt = V_INT, c.i = k;
-            else if (c.field == F_DURATION) {
-                int64_t ns;
-                sx_err_t err;
-                sx_err_clear(&err);
-                if (sx_lq_parse_duration((sx_str_t){v, vl}, &ns, &err))
-                    return "invalid duration";
-                c.vt = V_INT, c.i = ns;
-            } else {
-                char *tmp = sx_arena_strndup(a, v, vl);
-                c.num = strtod(tmp, &end);
-                if (*end || (v[0] != '-' && v[0] != '+' && v[0] != '.' && (v[0] < '0' || v[0] > '9')))
-                    return "unsupported value (use a string, number, boolean, duration, status or kind)";
-                c.vt = V_NUM;
-            }
-        }
-        if ((c.field == F_STATUS || c.field == F_KIND || c.field == F_DURATION) && c.vt != V_INT)
-            return "status, kind and duration take status names, kind names and durations";
-        if ((c.field == F_STATUS || c.field == F_KIND) && c.op != OP_EQ && c.op != OP_NE)
-            return "status and kind only take = and !=";
-        if (c.field == F_NAME && c.vt != V_STR)
-            return "name takes a string";
-        if (c.vt == V_BOOL && c.op != OP_EQ && c.op != OP_NE)
-            return "booleans only take = and !=";
-        if (!(*out = grow(a, *out, &cap, *n, sizeof(cond_t))))
-            return "query too large";
-        (*out)[(*n)++] = c;
-        skip_ws(&p);
-        if (p[0] == '&' && p[1] == '&') {
-            p += 2;
-            continue;
-        }
-        if (*p == '}') {
-            p++;
-            break;
-        }
-        return "only conditions joined by && inside one pair of braces are supported";
-    }
-end:
-    skip_ws(&p);
-    return *p ? "only a single spanset filter { ... } is supported" : NULL;
-}
-
-static void cond_add_text(sx_arena_t *a, cond_t **v, size_t *n, size_t *cap, const char *k,
-                          const char *val)
-{
-    cond_t c = {0};
-    int code;
-    c.op = OP_EQ;
-    if (strcmp(k, "name") == 0) {
-        c.field = F_NAME, c.vt = V_STR, c.s = val;
-    } else if ((strcmp(k, "status") == 0 || strcmp(k, "status.code") == 0 ||
-                strcmp(k, "error") == 0) &&
-               ((code = name_index(val, strlen(val), status_names, 3)) >= 0 ||
-                (k[0] == 'e' && strcmp(val, "true") == 0 && (code = 2)))) {
-        c.field = F_STATUS, c.vt = V_INT, c.i = code;
-    } else if ((strcmp(k, "kind") == 0 || strcmp(k, "span.kind") == 0) &&
-               (code = name_index(val, strlen(val), kind_names, 6)) >= 0) {
-        c.field = F_KIND, c.vt = V_INT, c.i = code;
-    } else {
-        c.field = F_ATTR_ANY, c.text = true, c.key = k, c.s = val;
-    }
-    if ((*v = grow(a, *v, cap, *n, sizeof(cond_t))))
-        (*v)[(*n)++] = c;
-}
-
-/* Tempo's tags=: logfmt key=value pairs, values optionally quoted. */
-static const char *tags_parse(sx_arena_t *a, const char *s, cond_t **out, size_t *n, size_t *cap)
-{
-    const char *p = s;
-    for (;;) {
-        skip_ws(&p);
-        if (!*p)
-            return NULL;
-        const char *k = p;
-        while (*p && *p != '=' && *p != ' ')
-            p++;
-        if (*p != '=' || p == k)
-            return "invalid tags: expected key=value pairs (logfmt)";
-        char *key = sx_arena_strndup(a, k, (size_t)(p - k));
-        p++;
-        char *val;
-        if (*p == '"') {
-            if (!(val = parse_quoted(a, &p)))
-                return "invalid tags: unterminated quoted value";
-        } else {
-            const char *v = p;
-            while (*p && *p != ' ')
-                p++;
-            val = sx_arena_strndup(a, v, (size_t)(p - v));
-        }
-        cond_add_text(a, out, n, cap, key, val);
-    }
-}
-
 static int parse_limit(const char *s, long dflt, long *out)
 {
     *out = dflt;
@@ -1918,16 +1681,16 @@ static void on_tempo_search(sx_req_t *req, void *arg)
         sx_resp_text(req, 400, "invalid maxDuration: less than minDuration");
         return;
     }
-    cond_t *c = NULL;
+    sx_tql_cond_t *c = NULL;
     size_t nc = 0, cap = 0;
     const char *emsg = NULL;
     if (q && *q) {
-        if ((emsg = tql_parse(&req->arena, q, &c, &nc))) {
+        if ((emsg = sx_tql_parse(&req->arena, q, &c, &nc))) {
             char *m = sx_arena_sprintf(&req->arena, "invalid TraceQL query: %s", emsg);
             sx_resp_text(req, 400, m ? m : "invalid TraceQL query");
             return;
         }
-    } else if (tags && *tags && (emsg = tags_parse(&req->arena, tags, &c, &nc, &cap))) {
+    } else if (tags && *tags && (emsg = sx_tql_tags_parse(&req->arena, tags, &c, &nc, &cap))) {
         sx_resp_text(req, 400, emsg);
         return;
     }
@@ -2062,14 +1825,14 @@ static int on_tag_block(void *arg, const sx_log_block_t *blk)
     for (size_t j = blk->n; j-- > 0;) {
         if (++T->entries > TAGS_MAX_ENTRIES)
             return 1;
-        if (T->values && (T->field == F_NAME || T->field == F_STATUS || T->field == F_KIND)) {
-            if (T->field == F_NAME) {
+        if (T->values && (T->field == SX_TQL_F_NAME || T->field == SX_TQL_F_STATUS || T->field == SX_TQL_F_KIND)) {
+            if (T->field == SX_TQL_F_NAME) {
                 sx_str_t nm = meta_get(blk, j, "name");
                 tag_add(T, 0, nm.ptr ? nm.ptr : "", nm.len, "string");
             } else {
-                long long v = meta_int(blk, j, T->field == F_STATUS ? "status_code" : "kind");
-                const char *s = T->field == F_STATUS ? (v <= 2 ? status_names[v] : "unset")
-                                                     : (v <= 5 ? kind_names[v] : "unspecified");
+                long long v = meta_int(blk, j, T->field == SX_TQL_F_STATUS ? "status_code" : "kind");
+                const char *s = T->field == SX_TQL_F_STATUS ? (v <= 2 ? sx_tql_status_names[v] : "unset")
+                                                     : (v <= 5 ? sx_tql_kind_names[v] : "unspecified");
                 tag_add(T, 0, s, strlen(s), "keyword");
             }
             continue;
@@ -2084,9 +1847,9 @@ static int on_tag_block(void *arg, const sx_log_block_t *blk)
         json_t *d = json_loadb(blk->lines[j].ptr, blk->lines[j].len, 0, NULL);
         if (!d)
             continue;
-        if (!T->values || T->field != F_ATTR_RES)
+        if (!T->values || T->field != SX_TQL_F_ATTR_RES)
             tag_attrs(T, json_object_get(d, "attributes"), 0);
-        if (!T->values || T->field != F_ATTR_SPAN)
+        if (!T->values || T->field != SX_TQL_F_ATTR_SPAN)
             tag_attrs(T, json_object_get(json_object_get(d, "resource"), "attributes"),
                       T->values ? 0 : 1);
         json_decref(d);
@@ -2222,19 +1985,19 @@ static void tempo_tag_values(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
         return;
     }
     char *name = sx_arena_strndup(&req->arena, rest, rl - 7);
-    tag_scan_t T = {.a = &req->arena, .values = true, .field = F_ATTR_ANY, .key = name};
+    tag_scan_t T = {.a = &req->arena, .values = true, .field = SX_TQL_F_ATTR_ANY, .key = name};
     if (!strcmp(name, "name"))
-        T.field = F_NAME;
+        T.field = SX_TQL_F_NAME;
     else if (!strcmp(name, "status"))
-        T.field = F_STATUS;
+        T.field = SX_TQL_F_STATUS;
     else if (!strcmp(name, "kind"))
-        T.field = F_KIND;
+        T.field = SX_TQL_F_KIND;
     else if (name[0] == '.' && name[1])
         T.key = name + 1;
     else if (!strncmp(name, "span.", 5) && name[5])
-        T.field = F_ATTR_SPAN, T.key = name + 5;
+        T.field = SX_TQL_F_ATTR_SPAN, T.key = name + 5;
     else if (!strncmp(name, "resource.", 9) && name[9])
-        T.field = F_ATTR_RES, T.key = name + 9;
+        T.field = SX_TQL_F_ATTR_RES, T.key = name + 9;
     else if (v2) {
         sx_resp_text(req, 400, "invalid tag name: expected .attr, span.attr, resource.attr, name, "
                                "status or kind");
@@ -2300,7 +2063,7 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
     const char *svc = sx_req_param(req, "service");
     int64_t mint = INT64_MIN, maxt = INT64_MAX, d;
     long limit;
-    cond_t *c = NULL;
+    sx_tql_cond_t *c = NULL;
     size_t nc = 0, cap = 0;
     char (*tids)[33] = NULL;
     size_t ntids = 0;
@@ -2331,7 +2094,7 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
     }
     const char *op = sx_req_param(req, "operation");
     if (op && *op)
-        cond_add_text(&req->arena, &c, &nc, &cap, "name", op);
+        sx_tql_cond_add_text(&req->arena, &c, &nc, &cap, "name", op);
     const char *names[2] = {"minDuration", "maxDuration"};
     for (int k = 0; k < 2; k++) {
         const char *s = sx_req_param(req, names[k]);
@@ -2342,8 +2105,8 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
                                      : "unable to parse param 'minDuration'");
             return;
         }
-        cond_t x = {.field = F_DURATION, .op = k ? OP_LE : OP_GE, .vt = V_INT, .i = d};
-        if ((c = grow(&req->arena, c, &cap, nc, sizeof(cond_t))))
+        sx_tql_cond_t x = {.field = SX_TQL_F_DURATION, .op = k ? SX_TQL_OP_LE : SX_TQL_OP_GE, .vt = SX_TQL_V_INT, .i = d};
+        if ((c = grow(&req->arena, c, &cap, nc, sizeof(sx_tql_cond_t))))
             c[nc++] = x;
     }
     const char *tj = sx_req_param(req, "tags");
@@ -2363,7 +2126,7 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
                 return;
             }
             const char *vs = json_string_value(v);
-            cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, k, strlen(k)),
+            sx_tql_cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, k, strlen(k)),
                           sx_arena_strndup(&req->arena, vs, strlen(vs)));
         }
         json_decref(o);
@@ -2377,7 +2140,7 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
             return;
         }
         size_t kl = (size_t)(colon - tv[i].ptr);
-        cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, tv[i].ptr, kl),
+        sx_tql_cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, tv[i].ptr, kl),
                       sx_arena_strndup(&req->arena, colon + 1, tv[i].len - kl - 1));
     }
     {
