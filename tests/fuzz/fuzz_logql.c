@@ -5,7 +5,8 @@
  * same form. The tree is walked for the evaluator's view of it, every
  * compiled regex is run once, and the tree is disposed; an input starting
  * with byte 0x01 is parsed with a small arena limit, so the out-of-memory
- * unwinding gets exercised too. Any sanitizer report, leak or failed round
+ * unwinding gets exercised too. Each log pipeline is then compiled as the
+ * engine compiles it and run over a few lines. Any sanitizer report, leak or failed round
  * trip is a finding. */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "query/logql/engine_int.h"
 #include "query/logql/logql.h"
 
 static void walk_lfilter(const sx_logql_lfilter_t *f)
@@ -93,6 +95,57 @@ static void round_trip(const sx_logql_expr_t *e, unsigned flags)
     sx_arena_dispose(&a);
 }
 
+/* Compile each log pipeline of the tree as the engine does (parser
+ * parameters, pattern, ip() and template compilation: the parsers that run
+ * after the LogQL parser) and run it over a few lines. */
+static void pipelines(const sx_logql_expr_t *e)
+{
+    static const char *const lines[] = {
+        "level=info msg=\"GET /cart\" ip=10.1.2.3 duration=12ms size=1.5KB",
+        "{\"level\":\"error\",\"user\":{\"id\":7},\"latency\":\"250ms\",\"_entry\":\"x\"}",
+        "10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] \"GET / HTTP/1.1\" 200 512",
+    };
+    const sx_logql_expr_t *log = NULL;
+    const sx_logql_unwrap_t *uw = NULL;
+    switch (e->kind) {
+    case SX_LQ_EXPR_LOG:
+        log = e;
+        break;
+    case SX_LQ_EXPR_RANGE_AGG:
+        log = e->range.sel;
+        uw = e->range.has_unwrap ? &e->range.unwrap : NULL;
+        break;
+    case SX_LQ_EXPR_VECTOR_AGG:
+        pipelines(e->vec.expr);
+        return;
+    case SX_LQ_EXPR_BINARY:
+        pipelines(e->bin.lhs);
+        pipelines(e->bin.rhs);
+        return;
+    case SX_LQ_EXPR_LABEL_REPLACE:
+        pipelines(e->lrep.expr);
+        return;
+    default:
+        return;
+    }
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_err_t err;
+    sx_lq_pipe_t *p = sx_lq__pipe_create(log, uw, &a, &err);
+    if (p) {
+        sx_label_t stream[1] = {{SX_STR_LIT("app"), SX_STR_LIT("api")}};
+        sx_label_t meta[1] = {{SX_STR_LIT("trace_id"), SX_STR_LIT("abc")}};
+        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+            sx_str_t line = sx_str(lines[i]);
+            double v = 0;
+            sx_lq__pipe_run(p, stream, 1, 1700000000000000000LL + (int64_t)i, &line, meta,
+                            (uint32_t)i % 2, &v);
+        }
+        sx_lq__pipe_destroy(p);
+    }
+    sx_arena_dispose(&a);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sx_arena_t a, b;
@@ -107,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e) {
         walk(e);
         round_trip(e, SX_LOGQL_PARSE_NO_VALIDATE);
+        pipelines(e);
         sx_logql_expr_dispose(e);
     }
     /* The grammar alone accepts more (no semantic checks): print those too. */
