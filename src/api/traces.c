@@ -1615,8 +1615,10 @@ static void cand_summary(sx_arena_t *a, cand_t *c, const found_span_t *v, size_t
         if (!c->root_name && !find(sp.span.ptr, se, PAR)) {
             json_t *d = json_loadb(v[i].line.ptr, v[i].line.len, 0, NULL);
             if (d) {
-                c->root_name = sx_arena_strndup(a, jstr(d, "name"), strlen(jstr(d, "name")));
-                { const char *rs = resource_service(json_object_get(d, "resource")); c->root_service = sx_arena_strndup(a, rs, strlen(rs)); }
+                const char *name = jstr(d, "name");
+                const char *rs = resource_service(json_object_get(d, "resource"));
+                c->root_name = sx_arena_strndup(a, name, strlen(name));
+                c->root_service = sx_arena_strndup(a, rs, strlen(rs));
                 json_decref(d);
             }
         }
