@@ -159,6 +159,24 @@ def main():
         check_eq(srv.sanitizer_reports(), [], "no sanitizer reports in the server log")
     finally:
         srv.kill9()
+    full_disk()
+
+
+def full_disk():
+    """Below --min-free-disk the receivers refuse with 503 and Retry-After
+    (OTLP's retryable answer) and store nothing."""
+    srv = t.Server(["--min-free-disk", "1000TB"], name="otlp-full", retention="0").start()
+    try:
+        logs = json.load(open(os.path.join(EXAMPLES, "logs.json")))
+        for path, doc in (("/v1/logs", logs), ("/v1/metrics", cumulative_metrics(int(time.time() * 1e9)))):
+            r = post(srv, path, doc)
+            check_status(r, 503, "%s with the disk full: 503" % path)
+            check_eq(r.header("Retry-After"), "5", "%s with the disk full: Retry-After" % path)
+            check_eq(r.json().get("code"), 14, "%s with the disk full: UNAVAILABLE status" % path)
+        q = srv.get_json("/loki/api/v1/query_range", {"query": '{service_name=~".+"}', "start": "0"})
+        check_eq(q["data"]["result"], [], "nothing stored while the disk is full")
+    finally:
+        srv.kill9()
 
 
 if __name__ == "__main__":
