@@ -17,6 +17,7 @@ typedef struct sx_api_ctx {
     sx_http_t *http;
     const sx_config_t *cfg;
     int64_t start_ms; /* server start, for uptime */
+    struct sx_spanmetrics *spanmetrics; /* NULL when span metrics are off */
 } sx_api_ctx_t;
 
 /* Register every family's routes. ctx must outlive the server. */

@@ -55,6 +55,7 @@
 #include "../core/time.h"
 #include "../query/logql/convert.h"
 #include "../query/traceql/traceql.h"
+#include "../storage/traces/spanmetrics.h"
 
 /* Upper bounds of one lookup, so that a pathological trace cannot take
  * the server's memory: spans of one trace, and entries scanned for the
@@ -462,6 +463,7 @@ static void on_traces_push(sx_req_t *req, void *arg)
         return;
     }
     sx_http_count_rejected(ctx->http, "out_of_retention_span", ar.dropped_retention);
+    sx_spanmetrics_observe(ctx->spanmetrics, req->tenant, &sb, sx_now_ns());
     if (sx_logstore_head_full(ls))
         sx_storage_kick(ctx->storage);
     sx_api_otlp_ok(req, SX_OTLP_TRACES, format, &res);

@@ -81,6 +81,24 @@ static const option_t options[] = {
     {"query-parallelism", NULL, OPT_INT, "N", "0", OFF(query_parallelism), 0, NULL,
      "threads one query uses (PromQL range functions over many series, LogQL stream reads); "
      "0 = one per core (at most 8)"},
+    {"tail-max-connections", NULL, OPT_INT, "N", "100", OFF(tail_max_connections), 0, NULL,
+     "Loki live tails (/loki/api/v1/tail WebSockets) open at the same time; a further one "
+     "is closed at once with Loki's \"max concurrent tail requests limit exceeded\""},
+    {"span-metrics", NULL, OPT_BOOL, NULL, "true", OFF(span_metrics), 0, NULL,
+     "derive Tempo's span metrics (traces_spanmetrics_*) and service graph "
+     "(traces_service_graph_*) series from ingested spans, queryable with PromQL"},
+    {"span-metrics-interval", NULL, OPT_DURATION, "DURATION", "15s",
+     OFF(span_metrics_interval_ms), 0, NULL,
+     "how often span metrics and service graph series are written to the metric store"},
+    {"span-metrics-slack", NULL, OPT_DURATION, "DURATION", "30s", OFF(span_metrics_slack_ms), 0,
+     NULL, "span metrics count only spans that ended within this of the present, as Tempo's "
+           "metrics generator does; 0 counts every span"},
+    {"service-graph-wait", NULL, OPT_DURATION, "DURATION", "10s", OFF(service_graph_wait_ms), 0,
+     NULL, "how long a client or server span waits for the other side of its call before it is "
+           "counted as unpaired"},
+    {"span-metrics-max-series", NULL, OPT_INT, "N", "20000", OFF(span_metrics_max_series), 0,
+     NULL, "most span metric and service graph label sets per tenant; spans beyond it are not "
+           "counted (pending service graph calls are capped at the same number)"},
     {"tls-cert", NULL, OPT_STRING, "FILE", NULL, OFF(tls_cert), 0, NULL,
      "PEM certificate chain; TLS is on when tls-cert and tls-key are both set"},
     {"tls-key", NULL, OPT_STRING, "FILE", NULL, OFF(tls_key), 0, NULL,

@@ -35,6 +35,12 @@ typedef struct sx_config {
     int query_max_concurrency;    /* queries evaluated at once; others wait; default 20 */
     int64_t query_lookback_ms;    /* lookback delta; default 5m */
     int query_parallelism;        /* threads per query for range functions; 0 = cores */
+    int tail_max_connections;     /* Loki tails (WebSockets) open at once; default 100 */
+    bool span_metrics;            /* derive span metrics and service graph series from spans */
+    int64_t span_metrics_interval_ms; /* how often they are written to the metric store; 15s */
+    int64_t span_metrics_slack_ms;    /* count only spans that ended this close to now; 0 = all */
+    int64_t service_graph_wait_ms;    /* how long a client or server span waits for its pair */
+    int span_metrics_max_series;      /* per tenant, span metrics and graph edges together */
     char *tls_cert;         /* PEM file; TLS on when cert and key are set */
     char *tls_key;
     char *tls_client_ca;    /* PEM file; when set, clients must present a cert signed by it */

@@ -14,6 +14,7 @@
 #include "../core/time.h"
 #include "../http/server.h"
 #include "../storage/storage.h"
+#include "../storage/traces/spanmetrics.h"
 
 int sx_server_run(const sx_config_t *cfg)
 {
@@ -58,11 +59,23 @@ int sx_server_run(const sx_config_t *cfg)
         sx_storage_close(storage);
         return 1;
     }
-    sx_api_ctx_t ctx = {storage, http, cfg, sx_now_ms()};
+    sx_api_ctx_t ctx = {.storage = storage, .http = http, .cfg = cfg, .start_ms = sx_now_ms()};
+    if (cfg->span_metrics) {
+        sx_spanmetrics_opts_t mo = {
+            .interval_ms = cfg->span_metrics_interval_ms,
+            .slack_ms = cfg->span_metrics_slack_ms,
+            .wait_ms = cfg->service_graph_wait_ms,
+            .max_series = (uint32_t)cfg->span_metrics_max_series,
+        };
+        ctx.spanmetrics = sx_spanmetrics_open(storage, &mo, &err);
+        if (!ctx.spanmetrics)
+            sx_log_warn("server", "span metrics are off: %s", err.msg);
+    }
     sx_api_register_all(http, &ctx);
     if (sx_http_start(http, &err)) {
         sx_log_error("server", "%s", err.msg);
         sx_http_destroy(http);
+        sx_spanmetrics_close(ctx.spanmetrics);
         sx_storage_close(storage);
         return 1;
     }
@@ -71,6 +84,7 @@ int sx_server_run(const sx_config_t *cfg)
     sigwait(&set, &sig);
     sx_log_info("server", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     sx_http_destroy(http);
+    sx_spanmetrics_close(ctx.spanmetrics); /* a last write before storage closes */
     sx_storage_close(storage);
     sx_log_info("server", "stopped");
     return 0;
