@@ -2,36 +2,35 @@
 /* Traces: the OTLP/HTTP receiver (/v1/traces) and trace lookup by id in
  * Tempo's (/api/traces/<id>, /api/v2/traces/<id>) and Jaeger's shapes,
  * plus Jaeger's service and operation lists, and search: Tempo's
- * /api/search (tags=, simple TraceQL q=), its tag name and value lists
+ * /api/search (tags=, TraceQL q=), its tag name and value lists
  * (v1 and v2), and Jaeger's /jaeger/api/traces (also /api/traces without
  * an id: the Tempo by-id route only matches /api/traces/<id>). Spans are kept in the
  * tenant's SX_TRACES log store, one log entry per span.
  *
- * Storage mapping (the invariant every reader here relies on):
+ * Storage mapping:
  *   stream labels  service_name (resource service.name, "unknown_service"
  *                  when absent) and service_namespace (only when the
  *                  resource has a string service.namespace): low
  *                  cardinality, one stream per service.
  *   timestamp      the span's start (ns).
- *   line           compact OTLP JSON (hex ids, integer enums, 64-bit
- *                  integers as strings) laid out as
+ *   line           the span record (src/storage/traces/spanrec.h): the
+ *                  span with its resource and scope, the trace id as hex
+ *                  text so the 4-gram bloom filters find it.
+ * Stores written before records hold, per span, a compact OTLP JSON line
+ * with metadata instead; readers see every block in that older form (see
+ * "Stored spans" below), so both read the same:
+ *   line           compact OTLP JSON as sx_span_json writes it:
  *                    {<span members>,"resource":R,"scope":C
  *                     [,"resourceSchemaUrl":"..."][,"scopeSchemaUrl":"..."]}
- *                  where <span members> start with "traceId" (32 lower-case
- *                  hex digits, so the 4-gram bloom filter finds the id) and
- *                  are exactly the members of an OTLP JSON Span, R is the
- *                  OTLP JSON Resource and C the InstrumentationScope. A
- *                  quote inside a JSON string is always escaped and
- *                  attributes are arrays of {"key","value"}, so the first
- *                  `,"resource":{` and the next `,"scope":{` are always the
- *                  structural ones: the answer is assembled by cutting the
- *                  line there and concatenating, never re-encoding.
+ *                  where the first `,"resource":{` and the next `,"scope":{`
+ *                  are always the structural ones: an answer is assembled
+ *                  by cutting lines there and concatenating.
  *   metadata       trace_id, span_id (lower-case hex), name (when not
  *                  empty), kind and status_code (OTLP numbers), duration_ns.
  *
  * Lookup by id: select every stream of the store, read entries in the time
  * range with the hex id as the bloom needle (chunks without it are skipped
- * unread) and keep entries whose trace_id metadata equals it; duplicates
+ * unread) and keep entries whose trace id equals it; duplicates
  * (the same line sent twice) are dropped. Spans are then grouped by
  * resource and scope text, as OTLP nests them.
  *
@@ -56,6 +55,7 @@
 #include "../query/logql/convert.h"
 #include "../query/traceql/traceql.h"
 #include "../storage/traces/spanmetrics.h"
+#include "../storage/traces/spanrec.h"
 
 /* Upper bounds of one lookup, so that a pathological trace cannot take
  * the server's memory: spans of one trace, and entries scanned for the
@@ -64,245 +64,6 @@
 #define MAX_TRACE_SPANS 200000
 #define OPS_LOOKBACK_NS (7 * 24 * 3600 * 1000000000LL)
 #define OPS_MAX_ENTRIES 1000000
-
-/* ---- Writing OTLP JSON ---- */
-
-static const char b64tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 with padding, as proto3 JSON writes bytes. */
-static void put_b64(sx_buf_t *b, const uint8_t *p, size_t n)
-{
-    char *o = sx_buf_reserve(b, (n + 2) / 3 * 4);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        o[k++] = b64tab[(v >> 18) & 63];
-        o[k++] = b64tab[(v >> 12) & 63];
-        o[k++] = i + 1 < n ? b64tab[(v >> 6) & 63] : '=';
-        o[k++] = i + 2 < n ? b64tab[v & 63] : '=';
-    }
-    b->len += k;
-}
-
-static void put_id(sx_buf_t *b, const uint8_t *id, size_t n)
-{
-    char hex[33];
-    sx_span_id_hex(id, n, hex);
-    sx_buf_putc(b, '"');
-    sx_buf_append(b, hex, 2 * n);
-    sx_buf_putc(b, '"');
-}
-
-/* A member name: a comma unless it is the object's first member. */
-static void key(sx_buf_t *b, bool *first, const char *k)
-{
-    if (!*first)
-        sx_buf_putc(b, ',');
-    *first = false;
-    sx_buf_putc(b, '"');
-    sx_buf_puts(b, k);
-    sx_buf_puts(b, "\":");
-}
-
-static void put_double(sx_buf_t *b, double d)
-{
-    if (d != d) {
-        sx_buf_puts(b, "\"NaN\"");
-    } else if (d > 1.7976931348623157e308) {
-        sx_buf_puts(b, "\"Infinity\"");
-    } else if (d < -1.7976931348623157e308) {
-        sx_buf_puts(b, "\"-Infinity\"");
-    } else {
-        /* The shortest %g form that reads back as d (exponent form keeps
-         * 1e300 short, and JSON allows it). */
-        char tmp[40];
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
-        }
-        sx_buf_puts(b, tmp);
-    }
-}
-
-static void put_anyval(sx_buf_t *b, const sx_anyval_t *v)
-{
-    switch (v->type) {
-    case SX_AV_STRING:
-        sx_buf_puts(b, "{\"stringValue\":");
-        sx_buf_json_str(b, v->s.ptr, v->s.len);
-        break;
-    case SX_AV_BOOL:
-        sx_buf_puts(b, v->b ? "{\"boolValue\":true" : "{\"boolValue\":false");
-        break;
-    case SX_AV_INT:
-        sx_buf_printf(b, "{\"intValue\":\"%lld\"", (long long)v->i);
-        break;
-    case SX_AV_DOUBLE:
-        sx_buf_puts(b, "{\"doubleValue\":");
-        put_double(b, v->d);
-        break;
-    case SX_AV_BYTES:
-        sx_buf_puts(b, "{\"bytesValue\":\"");
-        put_b64(b, (const uint8_t *)v->s.ptr, v->s.len);
-        sx_buf_putc(b, '"');
-        break;
-    case SX_AV_ARRAY:
-        sx_buf_puts(b, "{\"arrayValue\":");
-        sx_buf_append_str(b, v->s);
-        break;
-    case SX_AV_KVLIST:
-        sx_buf_puts(b, "{\"kvlistValue\":");
-        sx_buf_append_str(b, v->s);
-        break;
-    default:
-        sx_buf_putc(b, '{');
-        break;
-    }
-    sx_buf_putc(b, '}');
-}
-
-/* "attributes":[...] and "droppedAttributesCount":N, each only when not
- * empty (proto3 JSON leaves defaults out). */
-static void put_attrs(sx_buf_t *b, bool *first, const sx_attr_t *a, uint32_t n, uint32_t dropped)
-{
-    if (n) {
-        key(b, first, "attributes");
-        sx_buf_putc(b, '[');
-        for (uint32_t i = 0; i < n; i++) {
-            if (i)
-                sx_buf_putc(b, ',');
-            sx_buf_puts(b, "{\"key\":");
-            sx_buf_json_str(b, a[i].key.ptr, a[i].key.len);
-            sx_buf_puts(b, ",\"value\":");
-            put_anyval(b, &a[i].value);
-            sx_buf_putc(b, '}');
-        }
-        sx_buf_putc(b, ']');
-    }
-    if (dropped) {
-        key(b, first, "droppedAttributesCount");
-        sx_buf_printf(b, "%u", dropped);
-    }
-}
-
-static void put_str_member(sx_buf_t *b, bool *first, const char *k, sx_str_t s)
-{
-    if (!s.len)
-        return;
-    key(b, first, k);
-    sx_buf_json_str(b, s.ptr, s.len);
-}
-
-/* The stored line of one span (layout in the file comment), appended to b. */
-static void span_line(sx_buf_t *b, const sx_span_batch_t *batch, const sx_span_t *sp)
-{
-    const sx_span_scope_t *sc = &batch->scopes[sp->scope];
-    const sx_span_resource_t *rs = &batch->resources[sc->resource];
-    bool first = true;
-    sx_buf_putc(b, '{');
-    key(b, &first, "traceId");
-    put_id(b, sp->trace_id, 16);
-    key(b, &first, "spanId");
-    put_id(b, sp->span_id, 8);
-    put_str_member(b, &first, "traceState", sp->trace_state);
-    if (sp->has_parent) {
-        key(b, &first, "parentSpanId");
-        put_id(b, sp->parent_span_id, 8);
-    }
-    if (sp->flags) {
-        key(b, &first, "flags");
-        sx_buf_printf(b, "%u", sp->flags);
-    }
-    key(b, &first, "name");
-    sx_buf_json_str(b, sp->name.ptr, sp->name.len);
-    key(b, &first, "kind");
-    sx_buf_printf(b, "%d", (int)sp->kind);
-    key(b, &first, "startTimeUnixNano");
-    sx_buf_printf(b, "\"%llu\"", (unsigned long long)sp->start_ns);
-    key(b, &first, "endTimeUnixNano");
-    sx_buf_printf(b, "\"%llu\"", (unsigned long long)sp->end_ns);
-    put_attrs(b, &first, sp->attrs, sp->nattrs, sp->dropped_attrs);
-    if (sp->nevents) {
-        key(b, &first, "events");
-        sx_buf_putc(b, '[');
-        for (uint32_t i = 0; i < sp->nevents; i++) {
-            const sx_span_event_t *e = &sp->events[i];
-            bool f = true;
-            sx_buf_puts(b, i ? ",{" : "{");
-            key(b, &f, "timeUnixNano");
-            sx_buf_printf(b, "\"%llu\"", (unsigned long long)e->time_ns);
-            key(b, &f, "name");
-            sx_buf_json_str(b, e->name.ptr, e->name.len);
-            put_attrs(b, &f, e->attrs, e->nattrs, e->dropped_attrs);
-            sx_buf_putc(b, '}');
-        }
-        sx_buf_putc(b, ']');
-    }
-    if (sp->dropped_events) {
-        key(b, &first, "droppedEventsCount");
-        sx_buf_printf(b, "%u", sp->dropped_events);
-    }
-    if (sp->nlinks) {
-        key(b, &first, "links");
-        sx_buf_putc(b, '[');
-        for (uint32_t i = 0; i < sp->nlinks; i++) {
-            const sx_span_link_t *l = &sp->links[i];
-            bool f = true;
-            sx_buf_puts(b, i ? ",{" : "{");
-            key(b, &f, "traceId");
-            put_id(b, l->trace_id, 16);
-            key(b, &f, "spanId");
-            put_id(b, l->span_id, 8);
-            put_str_member(b, &f, "traceState", l->trace_state);
-            put_attrs(b, &f, l->attrs, l->nattrs, l->dropped_attrs);
-            if (l->flags) {
-                key(b, &f, "flags");
-                sx_buf_printf(b, "%u", l->flags);
-            }
-            sx_buf_putc(b, '}');
-        }
-        sx_buf_putc(b, ']');
-    }
-    if (sp->dropped_links) {
-        key(b, &first, "droppedLinksCount");
-        sx_buf_printf(b, "%u", sp->dropped_links);
-    }
-    key(b, &first, "status");
-    {
-        bool f = true;
-        sx_buf_putc(b, '{');
-        put_str_member(b, &f, "message", sp->status_message);
-        if (sp->status_code) {
-            key(b, &f, "code");
-            sx_buf_printf(b, "%d", (int)sp->status_code);
-        }
-        sx_buf_putc(b, '}');
-    }
-    key(b, &first, "resource");
-    {
-        bool f = true;
-        sx_buf_putc(b, '{');
-        put_attrs(b, &f, rs->attrs, rs->nattrs, rs->dropped_attrs);
-        sx_buf_putc(b, '}');
-    }
-    key(b, &first, "scope");
-    {
-        bool f = true;
-        sx_buf_putc(b, '{');
-        put_str_member(b, &f, "name", sc->name);
-        put_str_member(b, &f, "version", sc->version);
-        put_attrs(b, &f, sc->attrs, sc->nattrs, sc->dropped_attrs);
-        sx_buf_putc(b, '}');
-    }
-    put_str_member(b, &first, "resourceSchemaUrl", rs->schema_url);
-    put_str_member(b, &first, "scopeSchemaUrl", sc->schema_url);
-    sx_buf_putc(b, '}');
-}
 
 /* ---- Ingest: POST /v1/traces ---- */
 
@@ -374,35 +135,23 @@ static int spans_to_logs(const sx_span_batch_t *sb, sx_log_batch_t *lb, sx_err_t
         }
         res_stream[r] = (uint32_t)s;
     }
-    sx_buf_t line = SX_BUF_INIT;
+    sx_buf_t rec = SX_BUF_INIT;
     for (uint32_t i = 0; i < sb->nspans; i++) {
         const sx_span_t *sp = &sb->spans[i];
         uint32_t r = sb->scopes[sp->scope].resource;
         sx_log_stream_in_t *st = &lb->streams[res_stream[r]];
-        sx_buf_clear(&line);
-        span_line(&line, sb, sp);
+        sx_buf_clear(&rec);
+        sx_spanrec_encode(&rec, sb, sp);
         sx_log_entry_t *e = sx_log_stream_add(lb, st);
-        char *text = e ? sx_arena_strndup(a, line.ptr, line.len) : NULL;
-        sx_label_t *m = text ? sx_arena_alloc(a, 6 * sizeof(sx_label_t)) : NULL;
-        if (!m) {
-            sx_buf_dispose(&line);
+        char *bytes = e ? sx_arena_strndup(a, rec.ptr, rec.len) : NULL;
+        if (!bytes) {
+            sx_buf_dispose(&rec);
             goto toolarge;
         }
-        e->ts = sp->start_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)sp->start_ns;
-        e->line = (sx_str_t){text, line.len};
-        uint32_t n = 0;
-        m[n++] = (sx_label_t){SX_STR_LIT("trace_id"), arena_hex(a, sp->trace_id, 16)};
-        m[n++] = (sx_label_t){SX_STR_LIT("span_id"), arena_hex(a, sp->span_id, 8)};
-        if (sp->name.len)
-            m[n++] = (sx_label_t){SX_STR_LIT("name"), sp->name};
-        m[n++] = (sx_label_t){SX_STR_LIT("kind"), arena_num(a, sp->kind)};
-        m[n++] = (sx_label_t){SX_STR_LIT("status_code"), arena_num(a, sp->status_code)};
-        uint64_t dur = sp->end_ns > sp->start_ns ? sp->end_ns - sp->start_ns : 0;
-        m[n++] = (sx_label_t){SX_STR_LIT("duration_ns"), arena_num(a, (long long)dur)};
-        e->meta = m;
-        e->nmeta = n;
+        e->ts = sx_spanrec_ts(sp);
+        e->line = (sx_str_t){bytes, rec.len};
     }
-    sx_buf_dispose(&line);
+    sx_buf_dispose(&rec);
     return 0;
 toolarge:
     return sx_err_set(err, SX_ETOOLARGE, "request too large: the per-request memory limit was hit");
@@ -518,31 +267,161 @@ static sx_str_t meta_get(const sx_log_block_t *blk, size_t i, const char *name)
     return SX_STR_NULL;
 }
 
+/* ---- Stored spans ----
+ * Entries are span records (src/storage/traces/spanrec.h); stores written
+ * before records hold the OTLP JSON line with metadata instead (the form
+ * described at the top of this file). The readers below were written for
+ * that form, so a block of records is shown to them as one: each record
+ * decoded, rendered as its JSON line (when lines are asked for) and given
+ * the metadata trace_id, span_id, name, kind, status_code, duration_ns. */
+
+static bool is_rec(sx_str_t line)
+{
+    return line.len > 34 && (unsigned char)line.ptr[0] == SX_SPANREC_V1;
+}
+
+typedef struct legacy {
+    sx_arena_t a;
+    sx_log_block_fn fn;
+    void *arg;
+    bool lines;
+} legacy_t;
+
+/* The block in the JSON-line form, in L's arena (reset per block). A
+ * record that does not decode is left out (and logged once a block). */
+static const sx_log_block_t *as_legacy(legacy_t *L, const sx_log_block_t *in, sx_log_block_t *out)
+{
+    sx_arena_reset(&L->a);
+    *out = *in;
+    sx_str_t *lines = sx_arena_alloc(&L->a, (in->n + 1) * sizeof(*lines));
+    int64_t *ts = sx_arena_alloc(&L->a, (in->n + 1) * sizeof(*ts));
+    uint32_t *idx = sx_arena_alloc(&L->a, (in->n + 1) * sizeof(*idx));
+    sx_label_t *meta = sx_arena_alloc(&L->a, (in->n * 6 + 1) * sizeof(*meta));
+    if (!lines || !ts || !idx || !meta)
+        return NULL;
+    size_t n = 0, m = 0, bad = 0;
+    sx_buf_t b = SX_BUF_INIT;
+    for (size_t i = 0; i < in->n; i++) {
+        if (!is_rec(in->lines[i])) {
+            lines[n] = in->lines[i];
+            ts[n] = in->ts[i];
+            idx[n] = (uint32_t)m;
+            for (uint32_t k = in->meta_idx ? in->meta_idx[i] : 0;
+                 in->meta_idx && k < in->meta_idx[i + 1]; k++)
+                meta[m++] = in->meta[k];
+            n++;
+            continue;
+        }
+        sx_span_batch_t sb;
+        sx_span_batch_init(&sb, &L->a);
+        if (sx_spanrec_decode(in->lines[i].ptr, in->lines[i].len, in->ts[i], &sb)) {
+            bad++;
+            continue;
+        }
+        const sx_span_t *sp = &sb.spans[0];
+        lines[n] = SX_STR_NULL;
+        if (L->lines) {
+            sx_buf_clear(&b);
+            sx_span_json(&b, &sb, sp);
+            lines[n] = sx_arena_strdup_str(&L->a, (sx_str_t){b.ptr, b.len});
+        }
+        ts[n] = in->ts[i];
+        idx[n] = (uint32_t)m;
+        meta[m++] = (sx_label_t){SX_STR_LIT("trace_id"), {in->lines[i].ptr + 2, 32}};
+        meta[m++] = (sx_label_t){SX_STR_LIT("span_id"), arena_hex(&L->a, sp->span_id, 8)};
+        if (sp->name.len)
+            meta[m++] = (sx_label_t){SX_STR_LIT("name"), sp->name};
+        meta[m++] = (sx_label_t){SX_STR_LIT("kind"), arena_num(&L->a, sp->kind)};
+        meta[m++] = (sx_label_t){SX_STR_LIT("status_code"), arena_num(&L->a, sp->status_code)};
+        uint64_t dur = sp->end_ns > sp->start_ns ? sp->end_ns - sp->start_ns : 0;
+        meta[m++] = (sx_label_t){SX_STR_LIT("duration_ns"), arena_num(&L->a, (long long)dur)};
+        n++;
+    }
+    sx_buf_dispose(&b);
+    if (bad)
+        sx_log_warn("traces", "%zu stored span records do not decode; left out", bad);
+    idx[n] = (uint32_t)m;
+    out->n = n;
+    out->ts = ts;
+    out->lines = L->lines ? lines : NULL;
+    out->meta_idx = idx;
+    out->meta = meta;
+    return out;
+}
+
+static int on_legacy_block(void *arg, const sx_log_block_t *blk)
+{
+    legacy_t *L = arg;
+    sx_log_block_t b;
+    const sx_log_block_t *lb = as_legacy(L, blk, &b);
+    return lb ? L->fn(L->arg, lb) : 1;
+}
+
+/* sx_logstore_read for the readers below: blocks arrive in the JSON-line
+ * form, with lines when flags ask for SX_LOGREAD_LINES, always with
+ * metadata. */
+static int spans_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt, int flags,
+                      const sx_log_hint_t *hint, sx_log_block_fn fn, void *arg)
+{
+    legacy_t L = {.fn = fn, .arg = arg, .lines = (flags & SX_LOGREAD_LINES) != 0};
+    sx_arena_init(&L.a);
+    int rc = sx_logstore_read(ls, id, mint, maxt, flags | SX_LOGREAD_LINES | SX_LOGREAD_META, hint,
+                              on_legacy_block, &L, NULL);
+    sx_arena_dispose(&L.a);
+    return rc;
+}
+
+/* Lookup by id reads records directly: the id is at a fixed place in a
+ * record, so only the trace's own spans are decoded and rendered. */
 static int on_trace_block(void *arg, const sx_log_block_t *blk)
 {
     trace_scan_t *t = arg;
+    sx_buf_t rec_json = SX_BUF_INIT;
     for (size_t i = 0; i < blk->n; i++) {
-        if (!sx_str_eq(meta_get(blk, i, "trace_id"), t->id))
-            continue;
+        sx_str_t line = blk->lines[i], span_id;
+        if (is_rec(line)) {
+            if (memcmp(line.ptr + 2, t->id.ptr, 32) != 0)
+                continue;
+            sx_arena_t *a = t->a;
+            sx_span_batch_t sb;
+            sx_span_batch_init(&sb, a);
+            if (sx_spanrec_decode(line.ptr, line.len, blk->ts[i], &sb))
+                continue;
+            sx_buf_clear(&rec_json);
+            sx_span_json(&rec_json, &sb, &sb.spans[0]);
+            line = (sx_str_t){rec_json.ptr, rec_json.len};
+            span_id = arena_hex(a, sb.spans[0].span_id, 8);
+        } else {
+            if (!sx_str_eq(meta_get(blk, i, "trace_id"), t->id))
+                continue;
+            span_id = meta_get(blk, i, "span_id");
+        }
         if (t->n == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 64;
-            if (cap > MAX_TRACE_SPANS)
-                return t->rc = SX_ETOOLARGE;
+            if (cap > MAX_TRACE_SPANS) {
+                t->rc = SX_ETOOLARGE;
+                break;
+            }
             found_span_t *v = sx_arena_realloc(t->a, t->v, t->cap * sizeof(*v), cap * sizeof(*v));
-            if (!v)
-                return t->rc = SX_ETOOLARGE;
+            if (!v) {
+                t->rc = SX_ETOOLARGE;
+                break;
+            }
             t->v = v;
             t->cap = cap;
         }
         found_span_t *f = &t->v[t->n];
-        f->line = sx_arena_strdup_str(t->a, blk->lines[i]);
-        f->span_id = sx_arena_strdup_str(t->a, meta_get(blk, i, "span_id"));
-        if ((blk->lines[i].len && !f->line.ptr))
-            return t->rc = SX_ETOOLARGE;
+        f->line = sx_arena_strdup_str(t->a, line);
+        f->span_id = sx_arena_strdup_str(t->a, span_id);
+        if ((line.len && !f->line.ptr)) {
+            t->rc = SX_ETOOLARGE;
+            break;
+        }
         f->ts = blk->ts[i];
         t->n++;
     }
-    return 0;
+    sx_buf_dispose(&rec_json);
+    return t->rc;
 }
 
 static int cmp_found_dedup(const void *x, const void *y)
@@ -951,7 +830,7 @@ static void put_tag(sx_buf_t *b, bool *first, json_t *kv, const char *skip)
     } else if ((x = json_object_get(av, "doubleValue"))) {
         sx_buf_puts(b, ",\"type\":\"float64\",\"value\":");
         if (json_is_number(x))
-            put_double(b, json_number_value(x));
+            sx_span_json_double(b, json_number_value(x));
         else
             sx_buf_json_str(b, json_string_value(x), json_string_length(x));
     } else if ((x = json_object_get(av, "bytesValue"))) {
@@ -1253,8 +1132,8 @@ static void ops_collect(sx_api_ctx_t *ctx, sx_req_t *req, const char *service, i
     size_t nst = 0;
     sx_logstore_select(ls, &m, 1, mint, maxt, &req->arena, &st, &nst);
     for (size_t s = 0; s < nst; s++)
-        if (sx_logstore_read(ls, st[s].id, mint, maxt, SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
-                             on_ops_block, o, NULL))
+        if (spans_read(ls, st[s].id, mint, maxt, SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
+                       on_ops_block, o))
             break;
     qsort(o->v, o->n, sizeof(*o->v), cmp_op);
 }
@@ -1310,19 +1189,28 @@ static void on_jaeger_operations(sx_req_t *req, void *arg)
 
 /* ---- Search (Tempo /api/search, tag lists, Jaeger /api/traces) ----
  *
- * A search is a list of conditions that one span must all satisfy (a
- * single TraceQL spanset filter `{ a && b }`; Tempo's tags= and Jaeger's
- * tags become the same). Intrinsics (name, status, kind, duration) come
- * from the entry metadata; attribute conditions first need `"key":"<k>"`
- * in the line (a cheap prefilter), then the line is parsed. Each stream is
- * read newest first; a stream stops once it has given `per_stream`
- * distinct traces (older matches cannot rank among the newest ones), the
- * candidates are then looked up whole for their root span and extent, and
- * trace-level filters (Tempo's minDuration/maxDuration) apply to those. */
+ * A search is a TraceQL query (src/query/traceql): Tempo's q=, or the
+ * lone spanset filter that Tempo's tags= and Jaeger's parameters build.
+ * Each stream is read newest first and every span is tested against the
+ * query's prefilter: intrinsics come from the entry metadata, an attribute
+ * is absent unless `"key":<k>` occurs in the line (so most lines are never
+ * parsed), and trace-level fields are unknown; stored records are rendered
+ * as lines (spans_read) only when some test needs more than the metadata.
+ * A stream stops once it has
+ * given `per_stream` distinct traces (older matches cannot rank among the
+ * newest ones). The candidates are then looked up whole for their root
+ * span and extent; trace-level filters (minDuration/maxDuration) apply to
+ * those, and unless the prefilter is the exact answer (a lone filter on
+ * span fields) the whole query is evaluated on the trace's spans, linked by
+ * parentSpanId, its selected spans becoming the spanset. Candidates may
+ * then fail, so no stream stops early in that case. */
 
 #define SEARCH_MAX_CANDS 2000
 #define SEARCH_MAX_ENTRIES 5000000
 #define SEARCH_SPSS 3
+/* Traces up to this many spans keep every parsed line while evaluated;
+ * larger ones parse a line again when another span was read meanwhile. */
+#define EVAL_KEEP_DOCS 4096
 #define TAGS_LOOKBACK_NS (3600 * 1000000000LL)
 #define TAGS_MAX_ENTRIES 20000
 #define TAGS_MAX 1000
@@ -1342,10 +1230,42 @@ typedef struct cand {
     const char *root_service, *root_name;
 } cand_t;
 
+/* One span as the TraceQL evaluator reads it (see view_get). */
+typedef struct span_view {
+    sx_str_t line;             /* OTLP JSON; empty when the scan reads metadata only */
+    const sx_log_block_t *blk; /* while scanning: the entry's block, for its metadata */
+    size_t i;                  /* the entry in blk */
+    json_t *doc;               /* the line, parsed on first need (NULL if unparsable) */
+    bool parsed;
+} span_view_t;
+
+/* An attribute field and the text `"key":<k>` that a line holding it has. */
+typedef struct key_needle {
+    const sx_tql_field_t *f;
+    sx_str_t needle;
+} key_needle_t;
+
+typedef struct view_set {
+    sx_arena_t *a;      /* the request's: needles */
+    span_view_t *v;
+    size_t n;
+    const cand_t *trace; /* whole-trace facts; NULL while scanning */
+    bool keep_docs;      /* keep every parsed line, or only the last one */
+    size_t held;         /* without keep_docs: the span whose line is parsed */
+    size_t last;         /* the span get last read */
+    sx_arena_t scratch;  /* array values of the last span read */
+    key_needle_t *needles;
+    size_t nneedles, capneedles;
+} view_set_t;
+
 typedef struct search {
     sx_arena_t *a;
-    const sx_tql_cond_t *c;
-    size_t nc;
+    const sx_tql_query_t *q; /* NULL matches every span */
+    bool whole;              /* the query is evaluated on whole traces */
+    bool lines;              /* the prefilter reads lines, not only metadata */
+    span_view_t cur;         /* the entry being scanned */
+    view_set_t vs;           /* over cur */
+    sx_tql_spans_t spans;    /* vs as the evaluator reads it */
     cand_t *v;
     size_t n, cap;
     size_t per_stream, stream_n;
@@ -1353,18 +1273,6 @@ typedef struct search {
     uint64_t entries, bytes;
     bool full;
 } search_t;
-
-static bool op_ok(int c, int op)
-{
-    switch (op) {
-    case SX_TQL_OP_EQ: return c == 0;
-    case SX_TQL_OP_NE: return c != 0;
-    case SX_TQL_OP_GT: return c > 0;
-    case SX_TQL_OP_LT: return c < 0;
-    case SX_TQL_OP_GE: return c >= 0;
-    default: return c <= 0;
-    }
-}
 
 /* The text of a scalar AnyValue (int as sent, bool true/false), or NULL. */
 static const char *av_text(json_t *av, char *buf, size_t n)
@@ -1387,38 +1295,24 @@ static const char *av_text(json_t *av, char *buf, size_t n)
     return NULL;
 }
 
-static bool eval_av(const sx_tql_cond_t *c, json_t *av)
-{
-    json_t *x;
-    if (!av)
-        return false;
-    if (c->text) {
-        char buf[64];
-        const char *t = av_text(av, buf, sizeof(buf));
-        return t && op_ok(strcmp(t, c->s), c->op);
-    }
-    if ((x = json_object_get(av, "stringValue")))
-        return c->vt == SX_TQL_V_STR && op_ok(strcmp(json_string_value(x) ? json_string_value(x) : "", c->s), c->op);
-    if (json_object_get(av, "intValue") || (x = json_object_get(av, "doubleValue"))) {
-        if (c->vt != SX_TQL_V_NUM)
-            return false;
-        double d = json_object_get(av, "intValue") ? (double)jint(av, "intValue")
-                   : json_is_string(x)             ? strtod(json_string_value(x), NULL)
-                                                   : json_number_value(x);
-        return op_ok((d > c->num) - (d < c->num), c->op);
-    }
-    if ((x = json_object_get(av, "boolValue")))
-        return c->vt == SX_TQL_V_BOOL && (c->op == SX_TQL_OP_EQ || c->op == SX_TQL_OP_NE) &&
-               op_ok(json_is_true(x) != c->b, c->op);
-    return false;
-}
-
 static json_t *attr_find(json_t *attrs, const char *k)
 {
     json_t *kv;
     size_t i;
     json_array_foreach(attrs, i, kv) if (strcmp(jstr(kv, "key"), k) == 0) return kv;
     return NULL;
+}
+
+/* The KeyValue of attribute field f in a parsed line: the span's own
+ * attributes first, then the resource's, as the field's scope allows. */
+static json_t *field_kv(json_t *doc, const sx_tql_field_t *f)
+{
+    json_t *kv = NULL;
+    if (f->scope != SX_TQL_SCOPE_RESOURCE)
+        kv = attr_find(json_object_get(doc, "attributes"), f->key.ptr);
+    if (!kv && f->scope != SX_TQL_SCOPE_SPAN)
+        kv = attr_find(json_object_get(json_object_get(doc, "resource"), "attributes"), f->key.ptr);
+    return kv;
 }
 
 static long long meta_int(const sx_log_block_t *blk, size_t i, const char *name)
@@ -1430,72 +1324,211 @@ static long long meta_int(const sx_log_block_t *blk, size_t i, const char *name)
     return r;
 }
 
-/* Whether entry i matches every condition; the matched attributes go to
- * *attrs as a JSON array text (arena). */
-static bool span_matches(search_t *S, const sx_log_block_t *blk, size_t i, sx_str_t *attrs)
+/* ---- Spans as the TraceQL evaluator reads them ----
+ *
+ * A view set is either the one entry being scanned (metadata at hand,
+ * trace unknown) or every span of a candidate trace found whole (lines
+ * only, trace facts known). Lines are parsed only when a field needs it. */
+
+static void views_init(view_set_t *vs, sx_arena_t *a, span_view_t *v, size_t n, const cand_t *trace)
 {
-    bool need_json = false;
-    for (size_t k = 0; k < S->nc; k++) {
-        const sx_tql_cond_t *c = &S->c[k];
-        switch (c->field) {
-        case SX_TQL_F_NAME: {
-            sx_str_t nm = meta_get(blk, i, "name");
-            size_t l = strlen(c->s);
-            int r = memcmp(nm.ptr ? nm.ptr : "", c->s, nm.len < l ? nm.len : l);
-            if (!r)
-                r = (nm.len > l) - (nm.len < l);
-            if (c->vt != SX_TQL_V_STR || !op_ok(r, c->op))
-                return false;
-            break;
-        }
-        case SX_TQL_F_STATUS:
-        case SX_TQL_F_KIND:
-        case SX_TQL_F_DURATION: {
-            long long v = meta_int(blk, i, c->field == SX_TQL_F_STATUS ? "status_code"
-                                           : c->field == SX_TQL_F_KIND ? "kind"
-                                                                : "duration_ns");
-            if (c->vt != SX_TQL_V_INT || !op_ok((v > c->i) - (v < c->i), c->op))
-                return false;
-            break;
-        }
-        default: {
-            /* Prefilter: the key must appear as a key in the line. */
-            char pat[300];
-            int n = snprintf(pat, sizeof(pat), "\"key\":\"%s\"", c->key);
-            if (n > 0 && (size_t)n < sizeof(pat) && !strpbrk(c->key, "\"\\") &&
-                !sx_memmem(blk->lines[i].ptr, blk->lines[i].len, pat, (size_t)n))
-                return false;
-            need_json = true;
-        }
-        }
+    *vs = (view_set_t){.a = a, .v = v, .n = n, .trace = trace, .keep_docs = n <= EVAL_KEEP_DOCS,
+                       .held = SIZE_MAX, .last = SIZE_MAX};
+    sx_arena_init(&vs->scratch);
+}
+
+/* Drop every parsed line; the views can be reused for other lines. */
+static void views_release(view_set_t *vs)
+{
+    for (size_t i = 0; i < vs->n; i++) {
+        json_decref(vs->v[i].doc);
+        vs->v[i].doc = NULL;
+        vs->v[i].parsed = false;
     }
-    *attrs = SX_STR_NULL;
-    if (!need_json)
+    vs->held = vs->last = SIZE_MAX;
+}
+
+static void views_dispose(view_set_t *vs)
+{
+    views_release(vs);
+    sx_arena_dispose(&vs->scratch);
+}
+
+static json_t *view_doc(view_set_t *vs, size_t i)
+{
+    span_view_t *v = &vs->v[i];
+    if (v->parsed)
+        return v->doc;
+    if (!vs->keep_docs && vs->held != SIZE_MAX) {
+        span_view_t *h = &vs->v[vs->held];
+        json_decref(h->doc);
+        h->doc = NULL;
+        h->parsed = false;
+    }
+    v->doc = json_loadb(v->line.ptr, v->line.len, 0, NULL);
+    v->parsed = true;
+    vs->held = i;
+    return v->doc;
+}
+
+/* `"key":<k>` as span_line writes it (put_attrs), once per field. */
+static sx_str_t key_needle(view_set_t *vs, const sx_tql_field_t *f)
+{
+    for (size_t k = 0; k < vs->nneedles; k++)
+        if (vs->needles[k].f == f)
+            return vs->needles[k].needle;
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_puts(&b, "\"key\":");
+    sx_buf_json_str(&b, f->key.ptr, f->key.len);
+    sx_str_t s = sx_arena_strdup_str(vs->a, (sx_str_t){b.ptr, b.len});
+    sx_buf_dispose(&b);
+    if (s.ptr && (vs->needles = grow(vs->a, vs->needles, &vs->capneedles, vs->nneedles,
+                                     sizeof(*vs->needles))))
+        vs->needles[vs->nneedles++] = (key_needle_t){f, s};
+    return s;
+}
+
+/* An OTLP JSON AnyValue as a TraceQL value; arrays of scalars become
+ * arrays (in the scratch arena), key-value lists and bytes are nil. */
+static void any_value(sx_arena_t *scratch, json_t *av, sx_tql_value_t *out, bool element)
+{
+    json_t *x;
+    *out = (sx_tql_value_t){.type = SX_TQL_T_NIL};
+    if ((x = json_object_get(av, "stringValue")) && json_is_string(x)) {
+        *out = (sx_tql_value_t){.type = SX_TQL_T_STRING,
+                                .s = {json_string_value(x), json_string_length(x)}};
+    } else if (json_object_get(av, "intValue")) {
+        *out = (sx_tql_value_t){.type = SX_TQL_T_INT, .i = jint(av, "intValue")};
+    } else if ((x = json_object_get(av, "doubleValue"))) {
+        double d = json_is_string(x) ? strtod(json_string_value(x), NULL) : json_number_value(x);
+        *out = (sx_tql_value_t){.type = SX_TQL_T_FLOAT, .f = d};
+    } else if ((x = json_object_get(av, "boolValue"))) {
+        *out = (sx_tql_value_t){.type = SX_TQL_T_BOOL, .b = json_is_true(x)};
+    } else if (!element && (x = json_object_get(json_object_get(av, "arrayValue"), "values"))) {
+        size_t n = json_array_size(x), k = 0, i;
+        sx_tql_value_t *v = sx_arena_alloc(scratch, (n + 1) * sizeof(*v));
+        json_t *e;
+        if (!v)
+            return;
+        json_array_foreach(x, i, e)
+        {
+            any_value(scratch, e, &v[k], true);
+            k += v[k].type != SX_TQL_T_NIL;
+        }
+        *out = (sx_tql_value_t){.type = SX_TQL_T_ARRAY, .arr = {v, k}};
+    }
+}
+
+static sx_tql_value_t str_value(const char *s)
+{
+    return (sx_tql_value_t){.type = SX_TQL_T_STRING, .s = sx_str(s)};
+}
+
+/* A span field from the entry metadata while scanning; false when the
+ * metadata does not carry it. */
+static bool meta_field(const sx_log_block_t *blk, size_t i, int kind, sx_tql_value_t *out)
+{
+    sx_str_t s;
+    switch (kind) {
+    case SX_TQL_F_NAME:
+        s = meta_get(blk, i, "name"); /* left out when empty */
+        *out = (sx_tql_value_t){.type = SX_TQL_T_STRING, .s = s.ptr ? s : sx_str("")};
         return true;
-    json_t *doc = json_loadb(blk->lines[i].ptr, blk->lines[i].len, 0, NULL);
-    if (!doc)
-        return false;
-    json_t *sa = json_object_get(doc, "attributes");
-    json_t *ra = json_object_get(json_object_get(doc, "resource"), "attributes");
-    bool ok = true;
+    case SX_TQL_F_STATUS:
+        *out = (sx_tql_value_t){.type = SX_TQL_T_STATUS, .i = meta_int(blk, i, "status_code")};
+        return true;
+    case SX_TQL_F_KIND:
+        *out = (sx_tql_value_t){.type = SX_TQL_T_KIND, .i = meta_int(blk, i, "kind")};
+        return true;
+    case SX_TQL_F_DURATION:
+        *out = (sx_tql_value_t){.type = SX_TQL_T_DURATION, .i = meta_int(blk, i, "duration_ns")};
+        return true;
+    case SX_TQL_F_SPAN_ID:
+    case SX_TQL_F_TRACE_ID:
+        s = meta_get(blk, i, kind == SX_TQL_F_SPAN_ID ? "span_id" : "trace_id");
+        *out = (sx_tql_value_t){.type = SX_TQL_T_STRING, .s = s.ptr ? s : sx_str("")};
+        return true;
+    default: return false;
+    }
+}
+
+/* A span field from the parsed line. */
+static void doc_field(json_t *d, int kind, sx_tql_value_t *out)
+{
+    json_t *st = json_object_get(d, "status");
+    const char *p;
+    if (!d)
+        return;
+    switch (kind) {
+    case SX_TQL_F_NAME: *out = str_value(jstr(d, "name")); break;
+    case SX_TQL_F_STATUS:
+        *out = (sx_tql_value_t){.type = SX_TQL_T_STATUS, .i = jint(st, "code")};
+        break;
+    case SX_TQL_F_STATUS_MESSAGE: *out = str_value(jstr(st, "message")); break;
+    case SX_TQL_F_KIND: *out = (sx_tql_value_t){.type = SX_TQL_T_KIND, .i = jint(d, "kind")}; break;
+    case SX_TQL_F_DURATION: {
+        unsigned long long s = jns(d, "startTimeUnixNano"), e = jns(d, "endTimeUnixNano");
+        *out = (sx_tql_value_t){.type = SX_TQL_T_DURATION, .i = e > s ? (int64_t)(e - s) : 0};
+        break;
+    }
+    case SX_TQL_F_SPAN_ID: *out = str_value(jstr(d, "spanId")); break;
+    case SX_TQL_F_TRACE_ID: *out = str_value(jstr(d, "traceId")); break;
+    case SX_TQL_F_PARENT_ID:
+        if (*(p = jstr(d, "parentSpanId")))
+            *out = str_value(p);
+        break;
+    }
+}
+
+/* trace:rootName, trace:rootService, trace:duration of a candidate. */
+static void trace_field(const cand_t *c, int kind, sx_tql_value_t *out)
+{
+    if (!c)
+        *out = (sx_tql_value_t){.type = SX_TQL_T_UNKNOWN};
+    else if (kind == SX_TQL_F_TRACE_DURATION)
+        *out = (sx_tql_value_t){.type = SX_TQL_T_DURATION, .i = c->end - c->start};
+    else if ((kind == SX_TQL_F_ROOT_NAME ? c->root_name : c->root_service))
+        *out = str_value(kind == SX_TQL_F_ROOT_NAME ? c->root_name : c->root_service);
+}
+
+/* sx_tql_spans_t.get over a view set. An attribute is absent without
+ * parsing when its key text is not in the line. */
+static void view_get(void *ctx, size_t i, const sx_tql_field_t *f, sx_tql_value_t *out)
+{
+    view_set_t *vs = ctx;
+    span_view_t *v = &vs->v[i];
+    if (vs->last != i) {
+        sx_arena_reset(&vs->scratch);
+        vs->last = i;
+    }
+    *out = (sx_tql_value_t){.type = SX_TQL_T_NIL};
+    if (f->kind >= SX_TQL_F_ROOT_NAME) {
+        trace_field(vs->trace, f->kind, out);
+    } else if (f->kind == SX_TQL_F_ATTR) {
+        sx_str_t nd = key_needle(vs, f);
+        json_t *kv;
+        if (nd.ptr && !sx_memmem(v->line.ptr, v->line.len, nd.ptr, nd.len))
+            return;
+        if ((kv = field_kv(view_doc(vs, i), f)))
+            any_value(&vs->scratch, json_object_get(kv, "value"), out, false);
+    } else if (!v->blk || !meta_field(v->blk, v->i, f->kind, out)) {
+        doc_field(view_doc(vs, i), f->kind, out);
+    }
+}
+
+/* The attributes worth showing with span i (those the query reads or
+ * selects) as a JSON array text in the arena; empty when there are none. */
+static sx_str_t view_report(view_set_t *vs, size_t i, const sx_tql_query_t *q)
+{
+    const sx_tql_field_t *const *f;
+    size_t nf = q ? sx_tql_query_report(q, &f) : 0;
+    json_t *d = nf ? view_doc(vs, i) : NULL, *kv;
+    if (!d)
+        return SX_STR_NULL;
     sx_buf_t b = SX_BUF_INIT;
     sx_buf_putc(&b, '[');
-    for (size_t k = 0; k < S->nc && ok; k++) {
-        const sx_tql_cond_t *c = &S->c[k];
-        if (c->field > SX_TQL_F_ATTR_RES)
-            continue;
-        json_t *kv = NULL;
-        if (c->field != SX_TQL_F_ATTR_RES && (kv = attr_find(sa, c->key)) &&
-            !eval_av(c, json_object_get(kv, "value")))
-            kv = NULL;
-        if (!kv && c->field != SX_TQL_F_ATTR_SPAN && (kv = attr_find(ra, c->key)) &&
-            !eval_av(c, json_object_get(kv, "value")))
-            kv = NULL;
-        if (!kv) {
-            ok = false;
-            break;
-        }
-        char *s = json_dumps(kv, JSON_COMPACT);
+    for (size_t k = 0; k < nf; k++) {
+        char *s = (kv = field_kv(d, f[k])) ? json_dumps(kv, JSON_COMPACT) : NULL;
         if (s) {
             if (b.len > 1)
                 sx_buf_putc(&b, ',');
@@ -1504,11 +1537,67 @@ static bool span_matches(search_t *S, const sx_log_block_t *blk, size_t i, sx_st
         }
     }
     sx_buf_putc(&b, ']');
-    if (ok)
-        *attrs = sx_arena_strdup_str(S->a, (sx_str_t){b.ptr, b.len});
+    sx_str_t r = sx_arena_strdup_str(vs->a, (sx_str_t){b.ptr, b.len});
     sx_buf_dispose(&b);
-    json_decref(doc);
-    return ok;
+    return r;
+}
+
+/* ---- Scanning ---- */
+
+static void search_init(search_t *S, sx_arena_t *a, const sx_tql_query_t *q, size_t per_stream)
+{
+    /* Stored records are rendered as JSON lines only when a span test needs
+     * more than the entry metadata (attributes, status message, parent). */
+    unsigned in_line =
+        1u << SX_TQL_F_ATTR | 1u << SX_TQL_F_STATUS_MESSAGE | 1u << SX_TQL_F_PARENT_ID;
+    *S = (search_t){.a = a, .q = q, .whole = q && !sx_tql_query_exact(q),
+                    .lines = q && (sx_tql_prefilter_reads(q) & in_line), .per_stream = per_stream};
+    views_init(&S->vs, a, &S->cur, 1, NULL);
+    S->spans = (sx_tql_spans_t){view_get, &S->vs};
+}
+
+static void search_dispose(search_t *S)
+{
+    views_dispose(&S->vs);
+}
+
+/* Record span j of blk (trace tid) as a hit of its candidate trace.
+ * Returns 1 when the scan of this stream (or of all) should stop. */
+static int add_hit(search_t *S, const sx_log_block_t *blk, size_t j, sx_str_t tid)
+{
+    size_t k;
+    for (k = 0; k < S->n; k++)
+        if (memcmp(S->v[k].tid, tid.ptr, 32) == 0)
+            break;
+    if (k == S->n || S->v[k].last_stream != S->stream) {
+        if (S->stream_n >= S->per_stream)
+            return 1;
+        S->stream_n++;
+    }
+    if (k == S->n) {
+        if (S->n >= SEARCH_MAX_CANDS) {
+            S->full = true;
+            return 1;
+        }
+        if (!(S->v = grow(S->a, S->v, &S->cap, S->n, sizeof(*S->v))))
+            return 1;
+        cand_t *c = &S->v[S->n++];
+        memset(c, 0, sizeof(*c));
+        memcpy(c->tid, tid.ptr, 32);
+        c->newest = blk->ts[j];
+    }
+    cand_t *c = &S->v[k];
+    c->last_stream = S->stream;
+    if (blk->ts[j] > c->newest)
+        c->newest = blk->ts[j];
+    /* Whole-trace evaluation replaces the hits, so only exact ones are kept. */
+    if (c->matched < SEARCH_SPSS && !S->whole)
+        c->hits[c->matched] = (hit_t){sx_arena_strdup_str(S->a, meta_get(blk, j, "span_id")),
+                                      view_report(&S->vs, 0, S->q),
+                                      sx_arena_strdup_str(S->a, meta_get(blk, j, "name")),
+                                      blk->ts[j], (int64_t)meta_int(blk, j, "duration_ns")};
+    c->matched++;
+    return 0;
 }
 
 static int on_search_block(void *arg, const sx_log_block_t *blk)
@@ -1519,43 +1608,17 @@ static int on_search_block(void *arg, const sx_log_block_t *blk)
             S->full = true;
             return 1;
         }
-        S->bytes += blk->lines[j].len;
-        sx_str_t attrs;
-        if (!span_matches(S, blk, j, &attrs))
-            continue;
+        sx_str_t line = blk->lines ? blk->lines[j] : SX_STR_NULL;
+        S->bytes += line.len;
         sx_str_t tid = meta_get(blk, j, "trace_id");
         if (tid.len != 32)
             continue;
-        size_t k;
-        for (k = 0; k < S->n; k++)
-            if (memcmp(S->v[k].tid, tid.ptr, 32) == 0)
-                break;
-        if (k == S->n || S->v[k].last_stream != S->stream) {
-            if (S->stream_n >= S->per_stream)
-                return 1;
-            S->stream_n++;
-        }
-        if (k == S->n) {
-            if (S->n >= SEARCH_MAX_CANDS) {
-                S->full = true;
-                return 1;
-            }
-            if (!(S->v = grow(S->a, S->v, &S->cap, S->n, sizeof(*S->v))))
-                return 1;
-            cand_t *c = &S->v[S->n++];
-            memset(c, 0, sizeof(*c));
-            memcpy(c->tid, tid.ptr, 32);
-            c->newest = blk->ts[j];
-        }
-        cand_t *c = &S->v[k];
-        c->last_stream = S->stream;
-        if (blk->ts[j] > c->newest)
-            c->newest = blk->ts[j];
-        if (c->matched < SEARCH_SPSS)
-            c->hits[c->matched] = (hit_t){sx_arena_strdup_str(S->a, meta_get(blk, j, "span_id")),
-                                          attrs, sx_arena_strdup_str(S->a, meta_get(blk, j, "name")),
-                                          blk->ts[j], (int64_t)meta_int(blk, j, "duration_ns")};
-        c->matched++;
+        S->cur = (span_view_t){.line = line, .blk = blk, .i = j};
+        bool hit = !S->q || sx_tql_span_prefilter(S->q, &S->spans, 0);
+        int stop = hit ? add_hit(S, blk, j, tid) : 0;
+        views_release(&S->vs);
+        if (stop)
+            return 1;
     }
     return 0;
 }
@@ -1588,9 +1651,9 @@ static void search_run(sx_api_ctx_t *ctx, sx_req_t *req, search_t *S, const char
     for (size_t s = 0; s < nst && !S->full; s++) {
         S->stream = (uint32_t)s + 1;
         S->stream_n = 0;
-        sx_logstore_read(ls, st[s].id, mint, maxt,
-                         SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
-                         on_search_block, S, NULL);
+        spans_read(ls, st[s].id, mint, maxt,
+                   (S->lines ? SX_LOGREAD_LINES : 0) | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
+                   on_search_block, S);
     }
     if (S->n > 1)
         qsort(S->v, S->n, sizeof(*S->v), cmp_cand_newest);
@@ -1629,6 +1692,75 @@ static void cand_summary(sx_arena_t *a, cand_t *c, const found_span_t *v, size_t
         c->start = c->newest;
     if (c->end < c->start)
         c->end = c->start;
+}
+
+typedef struct id_index {
+    sx_str_t id;
+    int32_t i;
+} id_index_t;
+
+static int cmp_id_index(const void *x, const void *y)
+{
+    return sx_str_cmp(((const id_index_t *)x)->id, ((const id_index_t *)y)->id);
+}
+
+/* parent[i]: the index of span i's parent among v[0..n), or -1 when it has
+ * none or the parent is not in the trace. */
+static void trace_parents(const found_span_t *v, size_t n, int32_t *parent)
+{
+    static const char PAR[] = ",\"parentSpanId\":\"";
+    id_index_t *ix = sx_xmalloc((n + 1) * sizeof(*ix));
+    for (size_t i = 0; i < n; i++)
+        ix[i] = (id_index_t){v[i].span_id, (int32_t)i};
+    qsort(ix, n, sizeof(*ix), cmp_id_index);
+    for (size_t i = 0; i < n; i++) {
+        span_parts_t sp;
+        const char *p, *e;
+        parent[i] = -1;
+        if (span_split(v[i].line, &sp) || !(p = find(sp.span.ptr, sp.span.ptr + sp.span.len, PAR)))
+            continue;
+        p += sizeof(PAR) - 1;
+        if (!(e = memchr(p, '"', (size_t)(sp.span.ptr + sp.span.len - p))))
+            continue;
+        id_index_t key = {{p, (size_t)(e - p)}, 0}, *hit;
+        if (key.id.len && (hit = bsearch(&key, ix, n, sizeof(*ix), cmp_id_index)) &&
+            (size_t)hit->i != i)
+            parent[i] = hit->i;
+    }
+    free(ix);
+}
+
+/* Evaluate the whole query on candidate c, whose spans v[0..n) were found
+ * whole (sorted by start): c's hits become the first selected spans and
+ * matched their count. Returns whether the trace matches. */
+static bool cand_eval(search_t *S, cand_t *c, const found_span_t *v, size_t n)
+{
+    span_view_t *sv = sx_xcalloc(n + 1, sizeof(*sv));
+    int32_t *parent = sx_xmalloc((n + 1) * sizeof(*parent));
+    uint8_t *match = sx_xmalloc(n + 1);
+    view_set_t vs;
+    views_init(&vs, S->a, sv, n, c);
+    for (size_t i = 0; i < n; i++)
+        sv[i] = (span_view_t){.line = v[i].line};
+    trace_parents(v, n, parent);
+    sx_tql_spans_t spans = {view_get, &vs};
+    c->matched = (uint32_t)sx_tql_trace_eval(S->q, &spans, n, parent, match);
+    for (size_t i = 0, k = 0; i < n && k < SEARCH_SPSS; i++) {
+        if (!match[i])
+            continue;
+        sx_tql_value_t name = {0}, dur = {0};
+        doc_field(view_doc(&vs, i), SX_TQL_F_NAME, &name);
+        doc_field(view_doc(&vs, i), SX_TQL_F_DURATION, &dur);
+        c->hits[k++] = (hit_t){v[i].span_id, view_report(&vs, i, S->q),
+                               name.type == SX_TQL_T_STRING ? sx_arena_strdup_str(S->a, name.s)
+                                                            : SX_STR_NULL,
+                               v[i].ts, dur.type == SX_TQL_T_DURATION ? dur.i : 0};
+    }
+    views_dispose(&vs);
+    free(sv);
+    free(parent);
+    free(match);
+    return c->matched > 0;
 }
 
 static int parse_limit(const char *s, long dflt, long *out)
@@ -1685,22 +1817,26 @@ static void on_tempo_search(sx_req_t *req, void *arg)
         sx_resp_text(req, 400, "invalid maxDuration: less than minDuration");
         return;
     }
-    sx_tql_cond_t *c = NULL;
-    size_t nc = 0, cap = 0;
-    const char *emsg = NULL;
+    sx_tql_query_t *tq = NULL;
+    sx_err_t err;
+    sx_err_clear(&err);
     if (q && *q) {
-        if ((emsg = sx_tql_parse(&req->arena, q, &c, &nc))) {
-            char *m = sx_arena_sprintf(&req->arena, "invalid TraceQL query: %s", emsg);
+        if (sx_tql_parse(&req->arena, q, &tq, &err)) {
+            char *m = sx_arena_sprintf(&req->arena, "invalid TraceQL query: %s", err.msg);
             sx_resp_text(req, 400, m ? m : "invalid TraceQL query");
             return;
         }
-    } else if (tags && *tags && (emsg = sx_tql_tags_parse(&req->arena, tags, &c, &nc, &cap))) {
-        sx_resp_text(req, 400, emsg);
-        return;
+    } else if (tags && *tags) {
+        tq = sx_tql_query_new(&req->arena);
+        if (sx_tql_tags_parse(&req->arena, tq, tags, &err)) {
+            sx_resp_text(req, err.code == SX_ELIMIT ? 413 : 400, err.msg);
+            return;
+        }
     }
     bool trace_filter = mind >= 0 || maxd >= 0;
-    search_t S = {.a = &req->arena, .c = c, .nc = nc,
-                  .per_stream = trace_filter ? SEARCH_MAX_CANDS : (size_t)limit};
+    search_t S;
+    search_init(&S, &req->arena, tq, 0);
+    S.per_stream = trace_filter || S.whole ? SEARCH_MAX_CANDS : (size_t)limit;
     search_run(ctx, req, &S, NULL, mint, maxt);
     cand_t *keep = sx_arena_alloc(&req->arena, (S.n + 1) * sizeof(cand_t));
     size_t nk = 0;
@@ -1713,8 +1849,12 @@ static void on_tempo_search(sx_req_t *req, void *arg)
         int64_t d = S.v[i].end - S.v[i].start;
         if ((mind >= 0 && d < mind) || (maxd >= 0 && d > maxd))
             continue;
+        if (S.whole && !cand_eval(&S, &S.v[i], v, n))
+            continue;
         keep[nk++] = S.v[i];
     }
+    search_dispose(&S);
+    sx_tql_query_dispose(tq);
     if (nk > 1)
         qsort(keep, nk, sizeof(*keep), cmp_cand_start);
     sx_buf_t *b = &req->out;
@@ -1774,9 +1914,8 @@ typedef struct tagval {
 
 typedef struct tag_scan {
     sx_arena_t *a;
-    bool values;        /* collect values of (field, key) rather than names */
-    int field;
-    const char *key;
+    bool values;        /* collect values of f rather than names */
+    sx_tql_field_t f;
     tagval_t *set[2];   /* names: [0] span, [1] resource; values: [0] */
     size_t n[2], cap[2];
     size_t entries;
@@ -1813,7 +1952,7 @@ static void tag_attrs(tag_scan_t *T, json_t *attrs, int w)
         const char *k = jstr(kv, "key");
         if (!T->values) {
             tag_add(T, w, k, strlen(k), "string");
-        } else if (strcmp(k, T->key) == 0) {
+        } else if (strcmp(k, T->f.key.ptr) == 0) {
             char buf[64];
             json_t *av = json_object_get(kv, "value");
             const char *t = av_text(av, buf, sizeof(buf)), *ty = av_type(av);
@@ -1829,31 +1968,35 @@ static int on_tag_block(void *arg, const sx_log_block_t *blk)
     for (size_t j = blk->n; j-- > 0;) {
         if (++T->entries > TAGS_MAX_ENTRIES)
             return 1;
-        if (T->values && (T->field == SX_TQL_F_NAME || T->field == SX_TQL_F_STATUS || T->field == SX_TQL_F_KIND)) {
-            if (T->field == SX_TQL_F_NAME) {
-                sx_str_t nm = meta_get(blk, j, "name");
-                tag_add(T, 0, nm.ptr ? nm.ptr : "", nm.len, "string");
-            } else {
-                long long v = meta_int(blk, j, T->field == SX_TQL_F_STATUS ? "status_code" : "kind");
-                const char *s = T->field == SX_TQL_F_STATUS ? (v <= 2 ? sx_tql_status_names[v] : "unset")
-                                                     : (v <= 5 ? sx_tql_kind_names[v] : "unspecified");
-                tag_add(T, 0, s, strlen(s), "keyword");
-            }
+        int kind = T->f.kind;
+        if (T->values && kind == SX_TQL_F_NAME) {
+            sx_str_t nm = meta_get(blk, j, "name");
+            tag_add(T, 0, nm.ptr ? nm.ptr : "", nm.len, "string");
             continue;
         }
+        if (T->values && (kind == SX_TQL_F_STATUS || kind == SX_TQL_F_KIND)) {
+            long long v = meta_int(blk, j, kind == SX_TQL_F_STATUS ? "status_code" : "kind");
+            const char *s = kind == SX_TQL_F_STATUS
+                                ? (v <= 2 ? sx_tql_status_names[v] : "unset")
+                                : (v <= 5 ? sx_tql_kind_names[v] : "unspecified");
+            tag_add(T, 0, s, strlen(s), "keyword");
+            continue;
+        }
+        if (T->values && kind != SX_TQL_F_ATTR)
+            return 1; /* other intrinsics (durations, ids) have no value list */
         if (T->values) {
             char pat[300];
-            int n = snprintf(pat, sizeof(pat), "\"key\":\"%s\"", T->key);
-            if (n > 0 && (size_t)n < sizeof(pat) && !strpbrk(T->key, "\"\\") &&
+            int n = snprintf(pat, sizeof(pat), "\"key\":\"%s\"", T->f.key.ptr);
+            if (n > 0 && (size_t)n < sizeof(pat) && !strpbrk(T->f.key.ptr, "\"\\") &&
                 !sx_memmem(blk->lines[j].ptr, blk->lines[j].len, pat, (size_t)n))
                 continue;
         }
         json_t *d = json_loadb(blk->lines[j].ptr, blk->lines[j].len, 0, NULL);
         if (!d)
             continue;
-        if (!T->values || T->field != SX_TQL_F_ATTR_RES)
+        if (!T->values || T->f.scope != SX_TQL_SCOPE_RESOURCE)
             tag_attrs(T, json_object_get(d, "attributes"), 0);
-        if (!T->values || T->field != SX_TQL_F_ATTR_SPAN)
+        if (!T->values || T->f.scope != SX_TQL_SCOPE_SPAN)
             tag_attrs(T, json_object_get(json_object_get(d, "resource"), "attributes"),
                       T->values ? 0 : 1);
         json_decref(d);
@@ -1880,10 +2023,11 @@ static int tag_scan_run(sx_api_ctx_t *ctx, sx_req_t *req, tag_scan_t *T)
         sx_log_stream_t *st = NULL;
         size_t nst = 0;
         sx_logstore_select(ls, NULL, 0, mint, maxt, &req->arena, &st, &nst);
+        /* Attribute names and values need the lines; intrinsics do not. */
+        int lines = !T->values || T->f.kind == SX_TQL_F_ATTR ? SX_LOGREAD_LINES : 0;
         for (size_t s = 0; s < nst; s++)
-            if (sx_logstore_read(ls, st[s].id, mint, maxt,
-                                 SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
-                                 on_tag_block, T, NULL))
+            if (spans_read(ls, st[s].id, mint, maxt, lines | SX_LOGREAD_META | SX_LOGREAD_BACKWARD,
+                           NULL, on_tag_block, T))
                 break;
     }
     for (int w = 0; w < 2; w++)
@@ -1902,7 +2046,14 @@ static void put_names(sx_buf_t *b, const tagval_t *v, size_t n, bool *first)
     }
 }
 
-static const char *const intrinsics[] = {"duration", "kind", "name", "status"};
+/* The intrinsics TraceQL takes here (src/query/traceql), sorted. */
+static const char *const intrinsics[] = {
+    "duration",        "kind",          "name",           "rootName",
+    "rootServiceName", "span:childCount", "span:duration", "span:id",
+    "span:kind",       "span:name",     "span:parentID",  "span:status",
+    "span:statusMessage", "status",     "statusMessage",  "trace:duration",
+    "trace:id",        "trace:rootName", "trace:rootService", "traceDuration"};
+#define NINTRINSICS (sizeof(intrinsics) / sizeof(intrinsics[0]))
 
 /* GET /api/search/tags (v2 = false) and /api/v2/search/tags. */
 static void tempo_tags(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
@@ -1926,13 +2077,14 @@ static void tempo_tags(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
     bool first = true;
     if (!v2) {
         /* One sorted, unique list of span and resource attribute names. */
-        tagval_t *u = sx_arena_alloc(&req->arena, (T.n[0] + T.n[1] + 4) * sizeof(tagval_t));
+        tagval_t *u =
+            sx_arena_alloc(&req->arena, (T.n[0] + T.n[1] + NINTRINSICS) * sizeof(tagval_t));
         size_t nu = 0;
         for (size_t i = 0; sp && i < T.n[0]; i++)
             u[nu++] = T.set[0][i];
         for (size_t i = 0; rs && i < T.n[1]; i++)
             u[nu++] = T.set[1][i];
-        for (size_t i = 0; in && i < 4; i++)
+        for (size_t i = 0; in && i < NINTRINSICS; i++)
             u[nu++] = (tagval_t){sx_str(intrinsics[i]), "string"};
         qsort(u, nu, sizeof(*u), cmp_tagval);
         size_t k = 0;
@@ -1960,7 +2112,7 @@ static void tempo_tags(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
         }
         if (in) {
             sx_buf_puts(b, fs ? "{\"name\":\"intrinsic\",\"tags\":[" : ",{\"name\":\"intrinsic\",\"tags\":[");
-            for (int i = 0; i < 4; i++)
+            for (size_t i = 0; i < NINTRINSICS; i++)
                 sx_buf_printf(b, "%s\"%s\"", i ? "," : "", intrinsics[i]);
             sx_buf_puts(b, "]}");
         }
@@ -1989,23 +2141,15 @@ static void tempo_tag_values(sx_req_t *req, sx_api_ctx_t *ctx, bool v2)
         return;
     }
     char *name = sx_arena_strndup(&req->arena, rest, rl - 7);
-    tag_scan_t T = {.a = &req->arena, .values = true, .field = SX_TQL_F_ATTR_ANY, .key = name};
-    if (!strcmp(name, "name"))
-        T.field = SX_TQL_F_NAME;
-    else if (!strcmp(name, "status"))
-        T.field = SX_TQL_F_STATUS;
-    else if (!strcmp(name, "kind"))
-        T.field = SX_TQL_F_KIND;
-    else if (name[0] == '.' && name[1])
-        T.key = name + 1;
-    else if (!strncmp(name, "span.", 5) && name[5])
-        T.field = SX_TQL_F_ATTR_SPAN, T.key = name + 5;
-    else if (!strncmp(name, "resource.", 9) && name[9])
-        T.field = SX_TQL_F_ATTR_RES, T.key = name + 9;
-    else if (v2) {
-        sx_resp_text(req, 400, "invalid tag name: expected .attr, span.attr, resource.attr, name, "
-                               "status or kind");
-        return;
+    tag_scan_t T = {.a = &req->arena, .values = true};
+    /* v2 names are TraceQL fields; v1 names may also be bare attribute keys. */
+    if (sx_tql_field_parse(&req->arena, name, &T.f)) {
+        if (v2) {
+            sx_resp_text(req, 400, "invalid tag name: expected .attr, span.attr, resource.attr or "
+                                   "an intrinsic such as name, status, kind");
+            return;
+        }
+        T.f = (sx_tql_field_t){.kind = SX_TQL_F_ATTR, .key = sx_str(name)}; /* any scope */
     }
     if (tag_scan_run(ctx, req, &T)) {
         sx_resp_text(req, 400, "invalid start or end: expected Unix seconds, start <= end");
@@ -2067,8 +2211,7 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
     const char *svc = sx_req_param(req, "service");
     int64_t mint = INT64_MIN, maxt = INT64_MAX, d;
     long limit;
-    sx_tql_cond_t *c = NULL;
-    size_t nc = 0, cap = 0;
+    sx_tql_query_t *c = NULL; /* built after the traceID= case */
     char (*tids)[33] = NULL;
     size_t ntids = 0;
     if (nids) {
@@ -2096,9 +2239,11 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
         jaeger_reply(req, 400, "unable to parse param 'limit'");
         return;
     }
+    c = sx_tql_query_new(&req->arena);
+    int brc = c ? 0 : SX_ELIMIT; /* building the conditions ran out of memory */
     const char *op = sx_req_param(req, "operation");
     if (op && *op)
-        sx_tql_cond_add_text(&req->arena, &c, &nc, &cap, "name", op);
+        brc |= sx_tql_add_text(&req->arena, c, "name", op);
     const char *names[2] = {"minDuration", "maxDuration"};
     for (int k = 0; k < 2; k++) {
         const char *s = sx_req_param(req, names[k]);
@@ -2109,9 +2254,7 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
                                      : "unable to parse param 'minDuration'");
             return;
         }
-        sx_tql_cond_t x = {.field = SX_TQL_F_DURATION, .op = k ? SX_TQL_OP_LE : SX_TQL_OP_GE, .vt = SX_TQL_V_INT, .i = d};
-        if ((c = grow(&req->arena, c, &cap, nc, sizeof(sx_tql_cond_t))))
-            c[nc++] = x;
+        brc |= sx_tql_add_duration(&req->arena, c, k == 0, d);
     }
     const char *tj = sx_req_param(req, "tags");
     if (tj && *tj) {
@@ -2130,8 +2273,8 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
                 return;
             }
             const char *vs = json_string_value(v);
-            sx_tql_cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, k, strlen(k)),
-                          sx_arena_strndup(&req->arena, vs, strlen(vs)));
+            brc |= sx_tql_add_text(&req->arena, c, sx_arena_strndup(&req->arena, k, strlen(k)),
+                                   sx_arena_strndup(&req->arena, vs, strlen(vs)));
         }
         json_decref(o);
     }
@@ -2144,12 +2287,19 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
             return;
         }
         size_t kl = (size_t)(colon - tv[i].ptr);
-        sx_tql_cond_add_text(&req->arena, &c, &nc, &cap, sx_arena_strndup(&req->arena, tv[i].ptr, kl),
-                      sx_arena_strndup(&req->arena, colon + 1, tv[i].len - kl - 1));
+        brc |= sx_tql_add_text(&req->arena, c, sx_arena_strndup(&req->arena, tv[i].ptr, kl),
+                               sx_arena_strndup(&req->arena, colon + 1, tv[i].len - kl - 1));
+    }
+    if (brc) {
+        jaeger_reply(req, 413, "search parameters too large");
+        return;
     }
     {
-        search_t S = {.a = &req->arena, .c = c, .nc = nc, .per_stream = (size_t)limit};
+        /* Jaeger's conditions are all on span fields: the scan is exact. */
+        search_t S;
+        search_init(&S, &req->arena, c, (size_t)limit);
         search_run(ctx, req, &S, svc, mint, maxt);
+        search_dispose(&S);
         tids = sx_arena_alloc(&req->arena, (S.n + 1) * 33);
         for (size_t i = 0; i < S.n && i < (size_t)limit && tids; i++)
             memcpy(tids[ntids++], S.v[i].tid, 33);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../core/arena.h"
+#include "../core/buf.h"
 #include "../core/str.h"
 
 /* The type of an attribute value: OTLP's AnyValue oneof. */
@@ -160,5 +161,17 @@ void sx_span_id_hex(const uint8_t *id, size_t n, char *out);
 
 /* True when all n bytes of id are zero (an invalid or absent id). */
 bool sx_span_id_is_zero(const uint8_t *id, size_t n);
+
+/* Append span sp of batch as one compact OTLP JSON object: the members of
+ * an OTLP JSON Span (hex ids, integer enums, 64-bit integers as strings,
+ * defaults left out) starting with "traceId", then "resource" (the OTLP
+ * JSON Resource), "scope" (the InstrumentationScope) and, when set,
+ * "resourceSchemaUrl" and "scopeSchemaUrl". Quotes inside strings are
+ * always escaped, so the first `,"resource":{` and the next `,"scope":{`
+ * are the structural ones and a reader may cut the object there. */
+void sx_span_json(sx_buf_t *b, const sx_span_batch_t *batch, const sx_span_t *sp);
+/* A double as proto3 JSON writes it: the shortest form that reads back the
+ * same, or "NaN", "Infinity", "-Infinity" as strings. */
+void sx_span_json_double(sx_buf_t *b, double d);
 
 #endif

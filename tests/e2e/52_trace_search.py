@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 """End-to-end: trace search. Tempo's /api/search (tags=, minDuration,
-maxDuration, limit, start/end and simple TraceQL q=), its tag name and
+maxDuration, limit, start/end and TraceQL q=: filters, spanset and
+structural operators, pipelines, trace intrinsics), its tag name and
 value lists (v1 and v2), and Jaeger's trace search (/jaeger/api/traces and
 /api/traces with service=...), checked against the expected trace id sets
 of a few pushed traces, plus 400s for bad parameters."""
@@ -136,6 +137,50 @@ def main():
     for params, want in cases:
         check_eq(search(srv, params), ids(*want), "search %r" % (params,))
 
+    # TraceQL beyond one filter: operators, regexes, spanset operators,
+    # structure, pipelines, trace-level intrinsics.
+    tql_cases = [
+        ('{ name =~ "GET .*" }', [C, A, D]),
+        ('{ name =~ "GET" }', []),  # anchored, as in Tempo
+        ('{ name !~ "GET.*" && kind = server }', [B]),
+        ("{ .http.status_code = 200 || status = error }", [C, B, A, D]),
+        ('{ !(resource.service.name = "api") && kind = client }', [B, A]),
+        ("{ duration > 5 }", [C, B, A, D]),  # a number compares with a duration as ns
+        ('{ span:name = "charge" && span:kind = client }', [B]),
+        ('{ statusMessage = "x" }', []),
+        ('{ .http.status_code != nil && status = unset }', [C, D]),
+        ('{ resource.service.name = "api" } && { resource.service.name = "pay" }', [B]),
+        ('{ resource.service.name = "db" } || { resource.service.name = "pay" }', [B, A]),
+        ('{ resource.service.name = "api" } >> { resource.service.name = "db" }', [A]),
+        ('{ resource.service.name = "api" } > { status = error }', [B]),
+        ('{ resource.service.name = "web" } > { name = "GET /users" }', [C]),
+        ('{ .db.system = "postgresql" } << { }', [A]),
+        ('{ name = "SELECT" } < { kind = server }', [A]),
+        ('{ } !< { resource.service.name = "api" }', [C, D]),  # api leaf spans
+        ('{ resource.service.name = "db" } ~ { }', []),
+        ('({ kind = server } > { }) && { .db.system = "postgresql" }', [A]),
+        ("{ status = error } | count() > 1", [B]),
+        ("{ status = error } | count() > 2", []),
+        ("{ } | count() = 1", [D]),
+        ('{ resource.service.name = "api" } | avg(duration) > 200ms', [C, B]),
+        ("{ } | max(duration) >= 1s", [C]),
+        ("{ kind = server } | { status = error }", [B]),
+        ('{ trace:rootService = "web" }', [C]),
+        ('{ rootServiceName = "api" && status = error }', [B]),
+        ("{ trace:duration > 1s }", [C]),
+        ("{ traceDuration < 10ms }", [D]),
+        ('{ trace:rootName = "GET /users" }', [A]),
+        ("{ span:childCount > 0 }", [C, B, A]),
+        ('{ nestedSetParent < 0 && resource.service.name = "api" }', [B, A, D]),  # api roots
+        ("{ } with (most_recent=true)", [C, B, A, D]),
+    ]
+    for q, want in tql_cases:
+        check_eq(search(srv, {"q": q}), ids(*want), "search q=%s" % q)
+    # Whole-trace evaluation keeps the limit, newest first, and the trace filters.
+    check_eq(search(srv, {"q": "{ } | count() > 0", "limit": 2}), ids(C, B), "pipeline with limit")
+    check_eq(search(srv, {"q": "{ kind = server } >> { }", "minDuration": "500ms"}), ids(C),
+             "structural with minDuration")
+
     # Answer shape.
     r = srv.get_json("/api/search", {"q": "{ span.http.status_code = 500 }"})
     tr = r["traces"][0]
@@ -151,15 +196,31 @@ def main():
     tr = srv.get_json("/api/search", {"tags": "service.name=web"})["traces"][0]
     check_eq((tr["rootServiceName"], tr["rootTraceName"], tr["durationMs"]), ("web", "GET /", 1200),
              "root of a multi-service trace")
+    # The spanset of a structural query holds the right side's spans; of a
+    # pipeline, its final spans; select() adds attributes.
+    ss = srv.get_json("/api/search", {"q": '{ resource.service.name = "api" } > { status = error }'}
+                      )["traces"][0]["spanSet"]
+    check_eq((ss["matched"], [x["spanID"] for x in ss["spans"]], ss["spans"][0]["name"]),
+             (1, ["b000000000000002"], "charge"), "structural spanSet")
+    ss = srv.get_json("/api/search", {"q": "{ status = error } | count() > 1"})["traces"][0]["spanSet"]
+    check_eq((ss["matched"], [x["spanID"] for x in ss["spans"]], ss["spans"][1]["durationNanos"]),
+             (2, ["b000000000000001", "b000000000000002"], str(250 * MS)), "pipeline spanSet")
+    ss = srv.get_json("/api/search", {"q": "{ span.http.status_code = 500 } | select(resource.service.name)"}
+                      )["traces"][0]["spanSet"]
+    check_eq(ss["spans"][0]["attributes"],
+             [attr("service.name", S("api")), attr("http.status_code", I(500))], "select() attributes")
 
     # Bad parameters.
     for params in ({"limit": "x"}, {"limit": "0"}, {"minDuration": "abc"}, {"maxDuration": "5"},
                    {"start": "x"}, {"start": 100, "end": 50}, {"minDuration": "2s", "maxDuration": "1s"},
-                   {"q": '{ name =~ "x" }'}, {"q": "{ .a = 1 } | count() > 1"}, {"q": "foo"},
-                   {"q": "{ .a = 1 || .b = 2 }"}, {"q": "{ status = 5 }"}, {"q": "{ duration > 5 }"},
-                   {"q": '{ .a = "x }'}, {"tags": "novalue"}):
+                   {"q": "foo"}, {"q": "{ status = 5 }"}, {"q": "{ kind = error }"},
+                   {"q": '{ name =~ "(" }'}, {"q": "{ .a = 1 } | by(.b)"}, {"q": "{ .a = 1 } >>"},
+                   {"q": "{ parent.a = 1 }"}, {"q": '{ .a = "x }'}, {"tags": "novalue"}):
         r = srv.get("/api/search", params)
         check_eq(r.status, 400, "search %r -> 400" % (params,))
+    r = srv.get("/api/search", {"q": "{ status = 5 }"})
+    check_eq(r.body.decode(), "invalid TraceQL query: col 10: cannot compare status with int",
+             "TraceQL error names the place and the problem")
 
     # ---- Tags ----
     names = srv.get_json("/api/search/tags")["tagNames"]
@@ -191,6 +252,9 @@ def main():
     check_eq(sorted(v["value"] for v in vals), sorted(["GET /users", "POST /orders", "GET /health", "SELECT",
                                                        "charge", "GET /"]), "v2 name values")
     check_eq(srv.get("/api/v2/search/tag/bogus/values").status, 400, "v2 unscoped tag -> 400")
+    vals = srv.get_json("/api/v2/search/tag/span:kind/values")["tagValues"]
+    check_eq(vals, [{"type": "keyword", "value": s} for s in ("client", "server")], "v2 span:kind values")
+    check("trace:rootService" in sc.get("intrinsic", []), "v2 intrinsic scope lists trace:rootService", sc)
     check_eq(srv.get("/api/search/tag/service.name").status, 404, "tag path without /values -> 404")
 
     # ---- Jaeger search ----
@@ -235,8 +299,33 @@ def main():
     check(r.status in (200, 204), "flush", r.status)
     for params, want in cases[:6] + cases[16:20]:
         check_eq(search(srv, params), ids(*want), "after flush: search %r" % (params,))
+    for q, want in tql_cases:
+        check_eq(search(srv, {"q": q}), ids(*want), "after flush: search q=%s" % q)
     check_eq(jaeger_ids(srv, "/jaeger/api/traces", {"service": "api", "operation": "GET /users"}),
              sorted([A, C]), "after flush: Jaeger search")
+
+    # A trace larger than the evaluator keeps parsed whole (4096 spans): a
+    # root with 4500 children, one marked, its child an error.
+    E = "e5" * 16
+    e0 = T0 - 100 * NS
+    kids = [span(E, "e1%014x" % k, "work", e0 + k * 1000, 1000, kind=1, parent="e" + "0" * 15,
+                 attrs=[attr("big.marker", S("x"))] if k == 4321 else []) for k in range(1, 4501)]
+    kids.append(span(E, "e2%014x" % 1, "fail", e0 + 5 * MS, 1000, kind=1,
+                     parent="e1%014x" % 4321, code=2))
+    big = {"resourceSpans": [rs("big", [span(E, "e" + "0" * 15, "big-root", e0, 50 * MS)] + kids)]}
+    check_eq(post_traces(srv, big).status, 200, "POST a 4502-span trace")
+    rng = {"start": e0 // NS - 1, "end": e0 // NS + 1}
+    for q, want in [('{ name = "big-root" } > { .big.marker = "x" }', [E]),
+                    ('{ .big.marker = "x" } > { status = error }', [E]),
+                    ('{ name = "big-root" } >> { status = error } | count() = 1', [E]),
+                    ('{ resource.service.name = "big" } | count() > 4500', [E]),
+                    ('{ name = "work" } ~ { .big.marker = "x" }', [E]),
+                    ('{ .big.marker = "x" } < { name = "big-root" }', [E]),
+                    ('{ name = "fail" } < { name = "big-root" }', [])]:
+        check_eq(search(srv, dict(rng, q=q)), ids(*want), "big trace: q=%s" % q)
+    ss = srv.get_json("/api/search", dict(rng, q="{ resource.service.name = \"big\" } | count() > 4500"))
+    check_eq(ss["traces"][0]["spanSet"]["matched"], 4502, "big trace: matched counts every span")
+
     check_eq(srv.sanitizer_reports(), [], "no sanitizer reports")
     srv.stop()
 

@@ -634,7 +634,8 @@ int sx_spanmetrics_flush(sx_spanmetrics_t *m, int64_t now_ms)
     pthread_mutex_lock(&m->mu);
     size_t nt = m->nt;
     tenant_t **tv = sx_xmalloc((nt ? nt : 1) * sizeof(*tv));
-    memcpy(tv, m->t, nt * sizeof(*tv));
+    if (nt)
+        memcpy(tv, m->t, nt * sizeof(*tv));
     pthread_mutex_unlock(&m->mu);
     int rc = 0;
     for (size_t i = 0; i < nt; i++) {
