@@ -1232,6 +1232,7 @@ typedef struct cand {
 
 /* One span as the TraceQL evaluator reads it (see view_get). */
 typedef struct span_view {
+    const sx_span_batch_t *rec; /* a decoded span record (then line and blk are unused) */
     sx_str_t line;             /* OTLP JSON; empty when the scan reads metadata only */
     const sx_log_block_t *blk; /* while scanning: the entry's block, for its metadata */
     size_t i;                  /* the entry in blk */
@@ -1262,8 +1263,9 @@ typedef struct search {
     sx_arena_t *a;
     const sx_tql_query_t *q; /* NULL matches every span */
     bool whole;              /* the query is evaluated on whole traces */
-    bool lines;              /* the prefilter reads lines, not only metadata */
     span_view_t cur;         /* the entry being scanned */
+    sx_arena_t rec_arena;    /* cur's decoded record (reset per entry) */
+    sx_span_batch_t rec;
     view_set_t vs;           /* over cur */
     sx_tql_spans_t spans;    /* vs as the evaluator reads it */
     cand_t *v;
@@ -1491,6 +1493,87 @@ static void trace_field(const cand_t *c, int kind, sx_tql_value_t *out)
         *out = str_value(kind == SX_TQL_F_ROOT_NAME ? c->root_name : c->root_service);
 }
 
+/* ---- Fields of a span record ---- */
+
+/* Attribute field f of a decoded record: the span's own attributes first,
+ * then the resource's, as the field's scope allows. */
+static const sx_attr_t *rec_attr(const sx_span_batch_t *b, const sx_tql_field_t *f)
+{
+    const sx_span_t *sp = &b->spans[0];
+    const sx_span_resource_t *rs = &b->resources[0];
+    if (f->scope != SX_TQL_SCOPE_RESOURCE)
+        for (uint32_t i = 0; i < sp->nattrs; i++)
+            if (sx_str_eq(sp->attrs[i].key, f->key))
+                return &sp->attrs[i];
+    if (f->scope != SX_TQL_SCOPE_SPAN)
+        for (uint32_t i = 0; i < rs->nattrs; i++)
+            if (sx_str_eq(rs->attrs[i].key, f->key))
+                return &rs->attrs[i];
+    return NULL;
+}
+
+/* A record's attribute value as the evaluator reads it (as any_value reads
+ * the same value in JSON). An array is kept as its OTLP JSON text, which
+ * is parsed here and held by the view until it is released. */
+static void rec_value(view_set_t *vs, span_view_t *v, const sx_anyval_t *av, sx_tql_value_t *out)
+{
+    switch (av->type) {
+    case SX_AV_STRING: *out = (sx_tql_value_t){.type = SX_TQL_T_STRING, .s = av->s}; break;
+    case SX_AV_INT: *out = (sx_tql_value_t){.type = SX_TQL_T_INT, .i = av->i}; break;
+    case SX_AV_DOUBLE: *out = (sx_tql_value_t){.type = SX_TQL_T_FLOAT, .f = av->d}; break;
+    case SX_AV_BOOL: *out = (sx_tql_value_t){.type = SX_TQL_T_BOOL, .b = av->b}; break;
+    case SX_AV_ARRAY: {
+        json_t *arr = json_loadb(av->s.ptr, av->s.len, 0, NULL), *w = json_object();
+        json_object_set_new(w, "arrayValue", arr ? arr : json_object());
+        json_decref(v->doc);
+        v->doc = w;
+        v->parsed = true;
+        any_value(&vs->scratch, w, out, false);
+        break;
+    }
+    default: break;
+    }
+}
+
+static sx_tql_value_t hex_value(sx_arena_t *a, const uint8_t *id, size_t n)
+{
+    char hex[33];
+    sx_span_id_hex(id, n, hex);
+    char *s = sx_arena_strndup(a, hex, 2 * n);
+    return (sx_tql_value_t){.type = SX_TQL_T_STRING, .s = {s ? s : "", s ? 2 * n : 0}};
+}
+
+/* Field f (not trace-level) of the record behind view v. */
+static void rec_field(view_set_t *vs, span_view_t *v, const sx_tql_field_t *f, sx_tql_value_t *out)
+{
+    const sx_span_t *sp = &v->rec->spans[0];
+    const sx_attr_t *a;
+    switch (f->kind) {
+    case SX_TQL_F_ATTR:
+        if ((a = rec_attr(v->rec, f)))
+            rec_value(vs, v, &a->value, out);
+        break;
+    case SX_TQL_F_NAME: *out = (sx_tql_value_t){.type = SX_TQL_T_STRING, .s = sp->name}; break;
+    case SX_TQL_F_STATUS: *out = (sx_tql_value_t){.type = SX_TQL_T_STATUS, .i = sp->status_code}; break;
+    case SX_TQL_F_STATUS_MESSAGE:
+        *out = (sx_tql_value_t){.type = SX_TQL_T_STRING, .s = sp->status_message};
+        break;
+    case SX_TQL_F_KIND: *out = (sx_tql_value_t){.type = SX_TQL_T_KIND, .i = sp->kind}; break;
+    case SX_TQL_F_DURATION:
+        *out = (sx_tql_value_t){.type = SX_TQL_T_DURATION,
+                                .i = sp->end_ns > sp->start_ns ? (int64_t)(sp->end_ns - sp->start_ns)
+                                                               : 0};
+        break;
+    case SX_TQL_F_SPAN_ID: *out = hex_value(&vs->scratch, sp->span_id, 8); break;
+    case SX_TQL_F_TRACE_ID: *out = hex_value(&vs->scratch, sp->trace_id, 16); break;
+    case SX_TQL_F_PARENT_ID:
+        if (sp->has_parent)
+            *out = hex_value(&vs->scratch, sp->parent_span_id, 8);
+        break;
+    default: break;
+    }
+}
+
 /* sx_tql_spans_t.get over a view set. An attribute is absent without
  * parsing when its key text is not in the line. */
 static void view_get(void *ctx, size_t i, const sx_tql_field_t *f, sx_tql_value_t *out)
@@ -1504,6 +1587,8 @@ static void view_get(void *ctx, size_t i, const sx_tql_field_t *f, sx_tql_value_
     *out = (sx_tql_value_t){.type = SX_TQL_T_NIL};
     if (f->kind >= SX_TQL_F_ROOT_NAME) {
         trace_field(vs->trace, f->kind, out);
+    } else if (v->rec) {
+        rec_field(vs, v, f, out);
     } else if (f->kind == SX_TQL_F_ATTR) {
         sx_str_t nd = key_needle(vs, f);
         json_t *kv;
@@ -1516,12 +1601,34 @@ static void view_get(void *ctx, size_t i, const sx_tql_field_t *f, sx_tql_value_
     }
 }
 
+/* view_report for a record. */
+static sx_str_t rec_report(view_set_t *vs, const sx_span_batch_t *rec,
+                           const sx_tql_field_t *const *f, size_t nf)
+{
+    sx_buf_t b = SX_BUF_INIT;
+    sx_buf_putc(&b, '[');
+    for (size_t k = 0; k < nf; k++) {
+        const sx_attr_t *a = rec_attr(rec, f[k]);
+        if (!a)
+            continue;
+        if (b.len > 1)
+            sx_buf_putc(&b, ',');
+        sx_span_json_kv(&b, a);
+    }
+    sx_buf_putc(&b, ']');
+    sx_str_t r = sx_arena_strdup_str(vs->a, (sx_str_t){b.ptr, b.len});
+    sx_buf_dispose(&b);
+    return r;
+}
+
 /* The attributes worth showing with span i (those the query reads or
  * selects) as a JSON array text in the arena; empty when there are none. */
 static sx_str_t view_report(view_set_t *vs, size_t i, const sx_tql_query_t *q)
 {
     const sx_tql_field_t *const *f;
     size_t nf = q ? sx_tql_query_report(q, &f) : 0;
+    if (nf && vs->v[i].rec)
+        return rec_report(vs, vs->v[i].rec, f, nf);
     json_t *d = nf ? view_doc(vs, i) : NULL, *kv;
     if (!d)
         return SX_STR_NULL;
@@ -1546,19 +1653,16 @@ static sx_str_t view_report(view_set_t *vs, size_t i, const sx_tql_query_t *q)
 
 static void search_init(search_t *S, sx_arena_t *a, const sx_tql_query_t *q, size_t per_stream)
 {
-    /* Stored records are rendered as JSON lines only when a span test needs
-     * more than the entry metadata (attributes, status message, parent). */
-    unsigned in_line =
-        1u << SX_TQL_F_ATTR | 1u << SX_TQL_F_STATUS_MESSAGE | 1u << SX_TQL_F_PARENT_ID;
-    *S = (search_t){.a = a, .q = q, .whole = q && !sx_tql_query_exact(q),
-                    .lines = q && (sx_tql_prefilter_reads(q) & in_line), .per_stream = per_stream};
+    *S = (search_t){.a = a, .q = q, .whole = q && !sx_tql_query_exact(q), .per_stream = per_stream};
     views_init(&S->vs, a, &S->cur, 1, NULL);
     S->spans = (sx_tql_spans_t){view_get, &S->vs};
+    sx_arena_init(&S->rec_arena);
 }
 
 static void search_dispose(search_t *S)
 {
     views_dispose(&S->vs);
+    sx_arena_dispose(&S->rec_arena);
 }
 
 /* Record span j of blk (trace tid) as a hit of its candidate trace.
@@ -1591,11 +1695,18 @@ static int add_hit(search_t *S, const sx_log_block_t *blk, size_t j, sx_str_t ti
     if (blk->ts[j] > c->newest)
         c->newest = blk->ts[j];
     /* Whole-trace evaluation replaces the hits, so only exact ones are kept. */
-    if (c->matched < SEARCH_SPSS && !S->whole)
-        c->hits[c->matched] = (hit_t){sx_arena_strdup_str(S->a, meta_get(blk, j, "span_id")),
-                                      view_report(&S->vs, 0, S->q),
-                                      sx_arena_strdup_str(S->a, meta_get(blk, j, "name")),
-                                      blk->ts[j], (int64_t)meta_int(blk, j, "duration_ns")};
+    if (c->matched < SEARCH_SPSS && !S->whole) {
+        const sx_span_t *sp = S->cur.rec ? &S->cur.rec->spans[0] : NULL;
+        c->hits[c->matched] = sp ? (hit_t){arena_hex(S->a, sp->span_id, 8),
+                                           view_report(&S->vs, 0, S->q),
+                                           sx_arena_strdup_str(S->a, sp->name), blk->ts[j],
+                                           sp->end_ns > sp->start_ns
+                                               ? (int64_t)(sp->end_ns - sp->start_ns) : 0}
+                                 : (hit_t){sx_arena_strdup_str(S->a, meta_get(blk, j, "span_id")),
+                                           view_report(&S->vs, 0, S->q),
+                                           sx_arena_strdup_str(S->a, meta_get(blk, j, "name")),
+                                           blk->ts[j], (int64_t)meta_int(blk, j, "duration_ns")};
+    }
     c->matched++;
     return 0;
 }
@@ -1608,12 +1719,21 @@ static int on_search_block(void *arg, const sx_log_block_t *blk)
             S->full = true;
             return 1;
         }
-        sx_str_t line = blk->lines ? blk->lines[j] : SX_STR_NULL;
+        sx_str_t line = blk->lines ? blk->lines[j] : SX_STR_NULL, tid;
         S->bytes += line.len;
-        sx_str_t tid = meta_get(blk, j, "trace_id");
-        if (tid.len != 32)
-            continue;
-        S->cur = (span_view_t){.line = line, .blk = blk, .i = j};
+        if (is_rec(line)) {
+            /* Records are read in place: decoded, never rendered. */
+            sx_arena_reset(&S->rec_arena);
+            sx_span_batch_init(&S->rec, &S->rec_arena);
+            if (sx_spanrec_decode(line.ptr, line.len, blk->ts[j], &S->rec))
+                continue;
+            tid = (sx_str_t){line.ptr + 2, 32};
+            S->cur = (span_view_t){.rec = &S->rec};
+        } else {
+            if ((tid = meta_get(blk, j, "trace_id")).len != 32)
+                continue;
+            S->cur = (span_view_t){.line = line, .blk = blk, .i = j};
+        }
         bool hit = !S->q || sx_tql_span_prefilter(S->q, &S->spans, 0);
         int stop = hit ? add_hit(S, blk, j, tid) : 0;
         views_release(&S->vs);
@@ -1651,9 +1771,9 @@ static void search_run(sx_api_ctx_t *ctx, sx_req_t *req, search_t *S, const char
     for (size_t s = 0; s < nst && !S->full; s++) {
         S->stream = (uint32_t)s + 1;
         S->stream_n = 0;
-        spans_read(ls, st[s].id, mint, maxt,
-                   (S->lines ? SX_LOGREAD_LINES : 0) | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
-                   on_search_block, S);
+        sx_logstore_read(ls, st[s].id, mint, maxt,
+                         SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
+                         on_search_block, S, NULL);
     }
     if (S->n > 1)
         qsort(S->v, S->n, sizeof(*S->v), cmp_cand_newest);

@@ -170,6 +170,8 @@ bool sx_span_id_is_zero(const uint8_t *id, size_t n);
  * always escaped, so the first `,"resource":{` and the next `,"scope":{`
  * are the structural ones and a reader may cut the object there. */
 void sx_span_json(sx_buf_t *b, const sx_span_batch_t *batch, const sx_span_t *sp);
+/* One attribute as an OTLP JSON KeyValue, {"key":...,"value":{...}}. */
+void sx_span_json_kv(sx_buf_t *b, const sx_attr_t *a);
 /* A double as proto3 JSON writes it: the shortest form that reads back the
  * same, or "NaN", "Infinity", "-Infinity" as strings. */
 void sx_span_json_double(sx_buf_t *b, double d);

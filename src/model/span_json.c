@@ -107,6 +107,15 @@ static void put_anyval(sx_buf_t *b, const sx_anyval_t *v)
     sx_buf_putc(b, '}');
 }
 
+void sx_span_json_kv(sx_buf_t *b, const sx_attr_t *a)
+{
+    sx_buf_puts(b, "{\"key\":");
+    sx_buf_json_str(b, a->key.ptr, a->key.len);
+    sx_buf_puts(b, ",\"value\":");
+    put_anyval(b, &a->value);
+    sx_buf_putc(b, '}');
+}
+
 /* "attributes":[...] and "droppedAttributesCount":N, each only when not
  * empty (proto3 JSON leaves defaults out). */
 static void put_attrs(sx_buf_t *b, bool *first, const sx_attr_t *a, uint32_t n, uint32_t dropped)
@@ -117,11 +126,7 @@ static void put_attrs(sx_buf_t *b, bool *first, const sx_attr_t *a, uint32_t n, 
         for (uint32_t i = 0; i < n; i++) {
             if (i)
                 sx_buf_putc(b, ',');
-            sx_buf_puts(b, "{\"key\":");
-            sx_buf_json_str(b, a[i].key.ptr, a[i].key.len);
-            sx_buf_puts(b, ",\"value\":");
-            put_anyval(b, &a[i].value);
-            sx_buf_putc(b, '}');
+            sx_span_json_kv(b, &a[i]);
         }
         sx_buf_putc(b, ']');
     }
