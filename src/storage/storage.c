@@ -17,6 +17,7 @@
 #include "../core/log.h"
 #include "../core/time.h"
 #include "logs/logstore_store.h"
+#include "traces/spanrec.h"
 #include "tsdb/tsdb_int.h"
 #include "wal/wal.h"
 
@@ -63,9 +64,17 @@ static bool tenant_name_ok(const char *t)
     return true;
 }
 
-static sx_logstore_t *open_logstore(sx_storage_t *s, const char *dir, sx_err_t *err)
+static sx_logstore_t *open_logstore(sx_storage_t *s, const char *dir, int kind, sx_err_t *err)
 {
-    sx_logstore_opts_t o = {s->opts.retention_ms, s->opts.min_free_bytes, 0};
+    sx_logstore_opts_t o = {s->opts.retention_ms, s->opts.min_free_bytes, 0, 0, NULL};
+    /* Spans are looked up by trace id and never by another needle (trace
+     * searches scan), so their filters hold only the trace id's grams,
+     * about 10 a span, in a quarter of the bits of a log store's. */
+    if (kind == SX_TRACES) {
+        o.bloom_bytes_per_bit = 32;
+        o.bloom_extent = sx_spanrec_bloom_extent;
+        o.zstd_level = 6;
+    }
     return sx_logstore__open(dir, &o, err);
 }
 
@@ -97,7 +106,7 @@ static sx_tsdb_t *open_tenant(sx_storage_t *s, const char *tenant, sx_err_t *err
         snprintf(ldir, sizeof(ldir), "%s/tenants/%s/%s", s->dir, tenant, log_dirs[k]);
         if (access(ldir, F_OK) != 0)
             continue;
-        sx_logstore_t *ls = open_logstore(s, ldir, err);
+        sx_logstore_t *ls = open_logstore(s, ldir, k, err);
         if (!ls)
             return NULL;
         atomic_store(&t->logs[k], ls);
@@ -296,7 +305,7 @@ sx_logstore_t *sx_storage_logs(sx_storage_t *s, const char *tenant, int kind, sx
         if (!ls) {
             char ldir[4200];
             snprintf(ldir, sizeof(ldir), "%s/tenants/%s/%s", s->dir, tenant, log_dirs[kind]);
-            ls = open_logstore(s, ldir, err);
+            ls = open_logstore(s, ldir, kind, err);
             if (ls)
                 atomic_store(&t->logs[kind], ls);
             break;

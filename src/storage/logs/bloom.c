@@ -29,9 +29,9 @@ static inline uint8_t fold(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c | 0x20) : c;
 }
 
-uint32_t sx_logbloom__size_log2(uint64_t raw)
+uint32_t sx_logbloom__size_log2(uint64_t raw, uint32_t bytes_per_bit)
 {
-    uint64_t bits = raw / 8;
+    uint64_t bits = raw / (bytes_per_bit ? bytes_per_bit : 8);
     uint32_t l = 10;
     while (l < 24 && (1ULL << (l + 1)) <= bits)
         l++;

@@ -834,8 +834,8 @@ static int write_days(sx_logstore_t *ls, day_writer_t **dws, size_t *ndw, uint32
             if ((*dws)[i].day == day)
                 dw = &(*dws)[i];
         if (!dw) {
-            sx_lpart_writer_t *w = sx_lpart__writer_create(pdir, take_seq(ls), day,
-                                                           ls->opts.zstd_level, err);
+            sx_lpart_writer_t *w = sx_lpart__writer_create(pdir, take_seq(ls), day, &ls->opts,
+                                                           err);
             if (!w)
                 return err->code;
             *dws = sx_xrealloc(*dws, (*ndw + 1) * sizeof(**dws));
@@ -1303,8 +1303,8 @@ static int merge_parts(sx_logstore_t *ls, sx_lpart_t **in, size_t n, sx_err_t *e
 {
     char pdir[4200];
     snprintf(pdir, sizeof(pdir), "%s/parts", ls->dir);
-    sx_lpart_writer_t *w = sx_lpart__writer_create(pdir, take_seq(ls), in[0]->day,
-                                                   ls->opts.zstd_level, err);
+    sx_lpart_writer_t *w = sx_lpart__writer_create(pdir, take_seq(ls), in[0]->day, &ls->opts,
+                                                   err);
     if (!w)
         return err->code;
     /* Streams in id order across the inputs. */

@@ -31,6 +31,13 @@ typedef struct sx_logstore_opts {
     int64_t retention_ms;     /* 0 = keep forever */
     int64_t min_free_bytes;   /* appends fail with SX_ENOSPC below this */
     int zstd_level;           /* 0 = default (3) */
+    /* Line bytes per bloom filter bit; 0 = 8. A store searched only for
+     * long needles (trace ids: 29 grams each) keeps far fewer bits. */
+    uint32_t bloom_bytes_per_bit;
+    /* How many leading bytes of a line its chunk's bloom filter indexes;
+     * NULL indexes whole lines. A store whose only needle sits at a fixed
+     * place (a trace id) keeps the rest out of its filters. */
+    size_t (*bloom_extent)(const char *line, size_t len);
 } sx_logstore_opts_t;
 
 /* ---- Writing ---- */

@@ -68,7 +68,8 @@ typedef struct sx_lentries {
 
 typedef struct sx_lpart_writer sx_lpart_writer_t;
 
-sx_lpart_writer_t *sx_lpart__writer_create(const char *dir, uint64_t seq, int64_t day, int level,
+sx_lpart_writer_t *sx_lpart__writer_create(const char *dir, uint64_t seq, int64_t day,
+                                           const sx_logstore_opts_t *opts,
                                            sx_err_t *err);
 /* Add a stream's entries (sorted by ts); streams must come in increasing
  * id order. Cuts chunks by SX_LCHUNK_MAX_BYTES / SX_LCHUNK_MAX_ENTRIES. */
@@ -106,7 +107,7 @@ void sx_lchunk_data_dispose(sx_lchunk_data_t *d);
 /* ---- bloom.c ---- */
 
 /* Bloom filter bits to use for a chunk with raw line bytes (log2). */
-uint32_t sx_logbloom__size_log2(uint64_t raw);
+uint32_t sx_logbloom__size_log2(uint64_t raw, uint32_t bytes_per_bit);
 /* Set the bits of every 4-gram of line's tokens. */
 void sx_logbloom__add(uint8_t *bits, uint32_t log2, const char *line, size_t len);
 /* Whether every 4-gram of the needle's tokens is set (true when the

@@ -29,6 +29,8 @@ struct sx_lpart_writer {
     size_t bloom_cap;
     uint32_t nchunks;
     uint32_t last_stream;
+    uint32_t bloom_bytes_per_bit;
+    size_t (*bloom_extent)(const char *line, size_t len);
     bool any;
 };
 
@@ -55,14 +57,16 @@ static uint64_t get_u64(const char *p)
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-sx_lpart_writer_t *sx_lpart__writer_create(const char *dir, uint64_t seq, int64_t day, int level,
-                                           sx_err_t *err)
+sx_lpart_writer_t *sx_lpart__writer_create(const char *dir, uint64_t seq, int64_t day,
+                                           const sx_logstore_opts_t *opts, sx_err_t *err)
 {
     sx_lpart_writer_t *w = sx_xcalloc(1, sizeof(*w));
     w->dir = sx_xstrdup(dir);
     w->seq = seq;
     w->day = day;
-    w->level = level > 0 ? level : 3;
+    w->level = opts->zstd_level > 0 ? opts->zstd_level : 3;
+    w->bloom_bytes_per_bit = opts->bloom_bytes_per_bit;
+    w->bloom_extent = opts->bloom_extent;
     size_t n = strlen(dir) + 64;
     w->tmp = sx_xmalloc(n);
     w->path = sx_xmalloc(n);
@@ -152,15 +156,18 @@ static int write_chunk(sx_lpart_writer_t *w, uint32_t stream, const sx_lentries_
             return rc;
     }
     /* bloom filter */
-    c.bloom_log2 = sx_logbloom__size_log2(c.raw);
+    c.bloom_log2 = sx_logbloom__size_log2(c.raw, w->bloom_bytes_per_bit);
     size_t bbytes = (size_t)1 << (c.bloom_log2 - 3);
     if (bbytes > w->bloom_cap) {
         w->bloom = sx_xrealloc(w->bloom, bbytes);
         w->bloom_cap = bbytes;
     }
     memset(w->bloom, 0, bbytes);
-    for (size_t i = from; i < to; i++)
-        sx_logbloom__add(w->bloom, c.bloom_log2, e->lines[i].ptr, e->lines[i].len);
+    for (size_t i = from; i < to; i++) {
+        sx_str_t l = e->lines[i];
+        sx_logbloom__add(w->bloom, c.bloom_log2, l.ptr,
+                         w->bloom_extent ? w->bloom_extent(l.ptr, l.len) : l.len);
+    }
     /* Kept apart and written after all columns; the offset is made
      * absolute in finish. */
     c.off_bloom = w->blooms.len;

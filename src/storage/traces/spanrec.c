@@ -100,6 +100,11 @@ void sx_spanrec_encode(sx_buf_t *out, const sx_span_batch_t *b, const sx_span_t 
     put_str(out, sc->schema_url);
 }
 
+size_t sx_spanrec_bloom_extent(const char *line, size_t len)
+{
+    return len >= 34 && (unsigned char)line[0] == SX_SPANREC_V1 ? 34 : len;
+}
+
 /* ---- Decoding ---- */
 
 typedef struct rd {

@@ -42,6 +42,10 @@
 void sx_spanrec_encode(sx_buf_t *out, const sx_span_batch_t *b, const sx_span_t *sp);
 /* The log-store entry time of a span: its start, clamped to int64. */
 int64_t sx_spanrec_ts(const sx_span_t *sp);
+/* The leading bytes of a stored line that carry its trace id (the bloom
+ * filters index those only): a record's version, bits and hex id; a whole
+ * older OTLP JSON line, whose id is somewhere inside. */
+size_t sx_spanrec_bloom_extent(const char *line, size_t len);
 /* Decode record p[0..n), stored at entry time ts, into out (initialised by
  * the caller on an arena; the record becomes its one resource, scope and
  * span; strings point into p). Returns 0, or -1 when the record is
