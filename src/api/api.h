@@ -28,6 +28,7 @@ void sx_api_prometheus_register(sx_http_t *h, sx_api_ctx_t *ctx); /* prometheus.
 void sx_api_query_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* query.c: PromQL query APIs */
 void sx_api_admin_register(sx_http_t *h, sx_api_ctx_t *ctx);      /* admin.c: health, /metrics, flush, export, import */
 void sx_api_loki_register(sx_http_t *h, sx_api_ctx_t *ctx);       /* loki.c, loki_query.c: Loki push and query APIs */
+void sx_api_loki_explore_register(sx_http_t *h, sx_api_ctx_t *ctx); /* loki_explore.c: volume, detected labels/fields, patterns */
 void sx_api_kubesphere_register(sx_http_t *h, sx_api_ctx_t *ctx); /* kubesphere.c: logging, events, auditing queries */
 void sx_api_otlp_register(sx_http_t *h, sx_api_ctx_t *ctx);       /* otlp.c: OTLP/HTTP metrics and logs */
 void sx_api_traces_register(sx_http_t *h, sx_api_ctx_t *ctx);     /* traces.c: OTLP traces, Tempo and Jaeger queries */

@@ -465,4 +465,6 @@ void sx_api_loki_register(sx_http_t *h, sx_api_ctx_t *ctx)
 {
     sx_http_add_routes(h, routes, sizeof(routes) / sizeof(routes[0]), ctx);
     sx_api_loki_query_register(h, ctx);
+    sx_api_loki_explore_register(h, ctx);
+    sx_api_loki_tail_register(h, ctx);
 }

@@ -25,5 +25,7 @@ int sx_api_loki_range(sx_req_t *req, int64_t def_ns, int64_t *start, int64_t *en
 
 /* loki_query.c: query, query_range, format_query. */
 void sx_api_loki_query_register(sx_http_t *h, sx_api_ctx_t *ctx);
+/* loki_tail.c: the live tail over a WebSocket. */
+void sx_api_loki_tail_register(sx_http_t *h, sx_api_ctx_t *ctx);
 
 #endif

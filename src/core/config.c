@@ -83,7 +83,8 @@ static const option_t options[] = {
      "0 = one per core (at most 8)"},
     {"tail-max-connections", NULL, OPT_INT, "N", "100", OFF(tail_max_connections), 0, NULL,
      "Loki live tails (/loki/api/v1/tail WebSockets) open at the same time; a further one "
-     "is closed at once with Loki's \"max concurrent tail requests limit exceeded\""},
+     "is closed at once with Loki's \"max concurrent tail requests limit exceeded\"; 0 refuses "
+     "every tail"},
     {"span-metrics", NULL, OPT_BOOL, NULL, "true", OFF(span_metrics), 0, NULL,
      "derive Tempo's span metrics (traces_spanmetrics_*) and service graph "
      "(traces_service_graph_*) series from ingested spans, queryable with PromQL"},

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/file.h"
@@ -73,6 +75,30 @@ struct sx_http {
     reason_slot_t reasons[64];
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_in_decoded;
+    /* Upgraded connections: counted so that shutdown can wait for them. */
+    pthread_mutex_t up_lock;
+    pthread_cond_t up_cond;
+    size_t nupgraded;
+    bool stopping;         /* under up_lock: refuse new upgrades */
+    atomic_bool stop_flag; /* the same, for pollers of sx_upgraded_stopping */
+    int stop_fd;           /* eventfd, readable once shutdown starts */
+};
+
+/* A handler's sx_resp_upgrade: what to call once the 101 is sent. Owned by
+ * the request (freed in on_completed, which MHD calls after the upgrade
+ * handler, or instead of it when the connection failed before). */
+struct sx_upgrade_req {
+    sx_upgrade_fn fn;
+    void *arg;
+    bool used; /* fn was called */
+};
+
+struct sx_upgraded {
+    sx_http_t *h;
+    struct MHD_UpgradeResponseHandle *urh;
+    int fd;
+    char *pending; /* bytes MHD read past the request */
+    size_t npending;
 };
 
 /* Per-connection request state, from the first callback to completion. */
@@ -113,10 +139,18 @@ sx_http_t *sx_http_create(const sx_config_t *cfg, sx_err_t *err)
     sx_http_t *h = sx_xcalloc(1, sizeof(*h));
     h->cfg = cfg;
     pthread_mutex_init(&h->stat_lock, NULL);
+    pthread_mutex_init(&h->up_lock, NULL);
+    pthread_cond_init(&h->up_cond, NULL);
+    h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (h->stop_fd < 0) {
+        sx_err_set(err, SX_EIO, "cannot create an eventfd for shutdown");
+        sx_http_destroy(h);
+        return NULL;
+    }
     h->hists[MAX_ROUTES].route = "other";
     if ((cfg->tls_cert && *cfg->tls_cert) != (cfg->tls_key && *cfg->tls_key)) {
         sx_err_set(err, SX_EINVAL, "TLS needs both --tls-cert and --tls-key");
-        free(h);
+        sx_http_destroy(h);
         return NULL;
     }
     if (cfg->tls_cert && *cfg->tls_cert) {
@@ -362,6 +396,84 @@ void sx_resp_text(sx_req_t *req, int status, const char *text)
     sx_resp_set(req, status, "text/plain; charset=utf-8");
 }
 
+/* ---- Protocol upgrade ---- */
+
+void sx_resp_upgrade(sx_req_t *req, sx_upgrade_fn fn, void *arg)
+{
+    SX_ASSERT(!req->_upgrade);
+    req->_upgrade = sx_xcalloc(1, sizeof(*req->_upgrade));
+    req->_upgrade->fn = fn;
+    req->_upgrade->arg = arg;
+    sx_buf_clear(&req->out);
+    sx_resp_set(req, 101, NULL);
+}
+
+int sx_upgraded_fd(const sx_upgraded_t *up)
+{
+    return up->fd;
+}
+
+sx_str_t sx_upgraded_pending(const sx_upgraded_t *up)
+{
+    return (sx_str_t){up->pending ? up->pending : "", up->npending};
+}
+
+int sx_upgraded_stop_fd(const sx_upgraded_t *up)
+{
+    return up->h->stop_fd;
+}
+
+atomic_bool *sx_upgraded_stopping(sx_upgraded_t *up)
+{
+    return &up->h->stop_flag;
+}
+
+void sx_upgraded_close(sx_upgraded_t *up)
+{
+    sx_http_t *h = up->h;
+    /* MHD closes the socket; the daemon must still be running here, which
+     * the count below guarantees (sx_http_destroy waits for zero). */
+    MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(up->pending);
+    free(up);
+    pthread_mutex_lock(&h->up_lock);
+    if (--h->nupgraded == 0)
+        pthread_cond_broadcast(&h->up_cond);
+    pthread_mutex_unlock(&h->up_lock);
+}
+
+/* MHD's upgrade handler: runs on the connection's worker thread right
+ * after the 101 headers were sent. */
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh)
+{
+    conn_state_t *cs = con_cls;
+    struct sx_upgrade_req *ur = cls;
+    sx_http_t *h = cs->req._http;
+    ur->used = true;
+    pthread_mutex_lock(&h->up_lock);
+    bool refuse = h->stopping;
+    if (!refuse)
+        h->nupgraded++;
+    pthread_mutex_unlock(&h->up_lock);
+    if (refuse) {
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        ur->fn(ur->arg, NULL);
+        return;
+    }
+    sx_upgraded_t *up = sx_xcalloc(1, sizeof(*up));
+    up->h = h;
+    up->urh = urh;
+    up->fd = sock;
+    if (extra_in_size) {
+        up->pending = sx_xmalloc(extra_in_size);
+        memcpy(up->pending, extra_in, extra_in_size);
+        up->npending = extra_in_size;
+    }
+    ur->fn(ur->arg, up);
+}
+
 static void json_error(sx_req_t *req, int status, const char *type, const char *msg)
 {
     sx_buf_clear(&req->out);
@@ -559,8 +671,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     size_t len = req->out.len;
     char *body = req->out.ptr;
     req->out = SX_BUF_INIT;
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
-        len, body ? body : (char *)sx_xcalloc(1, 1), free_buf);
+    struct MHD_Response *resp;
+    if (req->_upgrade && req->status == 101) {
+        free(body);
+        len = 0;
+        resp = MHD_create_response_for_upgrade(on_upgrade, req->_upgrade);
+        if (!resp) {
+            sx_log_error("http", "cannot create an upgrade response for %s", req->path);
+            req->_upgrade->used = true;
+            req->_upgrade->fn(req->_upgrade->arg, NULL);
+            req->status = 500;
+            resp = MHD_create_response_from_buffer_with_free_callback(0, sx_xcalloc(1, 1),
+                                                                      free_buf);
+        }
+    } else {
+        resp = MHD_create_response_from_buffer_with_free_callback(
+            len, body ? body : (char *)sx_xcalloc(1, 1), free_buf);
+    }
     if (req->out_type)
         MHD_add_response_header(resp, "Content-Type", req->out_type);
     for (struct sx_hdr *hd = req->_hdrs; hd; hd = hd->next)
@@ -596,6 +723,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_state_t *cs = *con_cls;
     if (!cs)
         return;
+    struct sx_upgrade_req *ur = cs->req._upgrade;
+    if (ur) {
+        /* The connection ended before the upgrade handler ran. */
+        if (!ur->used)
+            ur->fn(ur->arg, NULL);
+        free(ur);
+    }
     sx_buf_dispose(&cs->raw);
     sx_buf_dispose(&cs->decoded);
     sx_buf_dispose(&cs->req.out);
@@ -653,7 +787,8 @@ int sx_http_start(sx_http_t *h, sx_err_t *err)
         socklen_t sl;
         if (parse_listen(h->cfg->listen[i], &ss, &sl, err))
             return err->code;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_USE_ITC | MHD_ALLOW_UPGRADE;
         if (ss.ss_family == AF_INET6)
             flags |= MHD_USE_IPv6;
         if (h->tls_cert)
@@ -691,15 +826,44 @@ void sx_http_destroy(sx_http_t *h)
 {
     if (!h)
         return;
-    /* Stop accepting first on every daemon, then wait for running
-     * requests as MHD_stop_daemon joins the worker threads. */
+    /* Stop accepting first on every daemon, then ask the holders of
+     * upgraded connections to close them (MHD must not be stopped under
+     * them), then wait for running requests as MHD_stop_daemon joins the
+     * worker threads. */
     for (size_t i = 0; i < h->ndaemons; i++)
         MHD_quiesce_daemon(h->daemons[i]);
+    pthread_mutex_lock(&h->up_lock);
+    h->stopping = true;
+    atomic_store(&h->stop_flag, true);
+    if (h->stop_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(h->stop_fd, &one, sizeof(one));
+        (void)w;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    while (h->nupgraded > 0 &&
+           pthread_cond_timedwait(&h->up_cond, &h->up_lock, &deadline) == 0)
+        ;
+    size_t left = h->nupgraded;
+    pthread_mutex_unlock(&h->up_lock);
+    if (left) {
+        /* Stopping MHD now would pull the sockets from under their
+         * holders: leave everything to the process exit instead. */
+        sx_log_error("http", "%zu upgraded connections still open after 30 s; not stopping the "
+                             "HTTP daemons", left);
+        return;
+    }
     for (size_t i = 0; i < h->ndaemons; i++)
         MHD_stop_daemon(h->daemons[i]);
     free(h->tls_cert);
     free(h->tls_key);
     free(h->tls_ca);
+    if (h->stop_fd >= 0)
+        close(h->stop_fd);
     pthread_mutex_destroy(&h->stat_lock);
+    pthread_mutex_destroy(&h->up_lock);
+    pthread_cond_destroy(&h->up_cond);
     free(h);
 }

@@ -7,6 +7,7 @@
 #ifndef SX_HTTP_SERVER_H
 #define SX_HTTP_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,7 @@ struct sx_req {
     sx_buf_t out;
     const char *out_type;
     struct sx_hdr *_hdrs;
+    struct sx_upgrade_req *_upgrade; /* set by sx_resp_upgrade */
     void *_conn;
     sx_http_t *_http;
 };
@@ -71,7 +73,9 @@ void sx_http_add_routes(sx_http_t *h, const sx_route_t *routes, size_t n, void *
 sx_http_t *sx_http_create(const sx_config_t *cfg, sx_err_t *err);
 /* Bind every listen address and start serving. */
 int sx_http_start(sx_http_t *h, sx_err_t *err);
-/* Stop accepting, let running requests finish, and release everything. */
+/* Stop accepting, tell upgraded connections to stop (their stop fd) and
+ * wait until they are closed, let running requests finish, and release
+ * everything. */
 void sx_http_destroy(sx_http_t *h);
 
 /* ---- For handlers ---- */
@@ -90,6 +94,38 @@ void sx_resp_set(sx_req_t *req, int status, const char *content_type);
 /* Convenience: status + JSON body copied from s. */
 void sx_resp_json(sx_req_t *req, int status, const char *json, size_t len);
 void sx_resp_text(sx_req_t *req, int status, const char *text);
+
+/* ---- Protocol upgrade (WebSocket) ---- */
+
+/* A connection taken over after a 101 Switching Protocols answer. */
+typedef struct sx_upgraded sx_upgraded_t;
+
+/* Called once the 101 answer has been sent, with up owning the
+ * connection; or with up NULL when the upgrade did not happen (the client
+ * went away first, or the server is stopping), to release arg. It runs
+ * on an HTTP worker thread and must not block: it hands the connection
+ * to a thread of its own. */
+typedef void (*sx_upgrade_fn)(void *arg, sx_upgraded_t *up);
+
+/* Answer 101 Switching Protocols with the headers added through
+ * sx_resp_header (MHD adds "Connection: Upgrade"), then call fn. */
+void sx_resp_upgrade(sx_req_t *req, sx_upgrade_fn fn, void *arg);
+
+/* The connection's socket, for recv, send and poll (non-blocking). Never
+ * close it: sx_upgraded_close does. */
+int sx_upgraded_fd(const sx_upgraded_t *up);
+/* Bytes the client sent after its request that the HTTP layer had
+ * already read: they come before anything recv returns. */
+sx_str_t sx_upgraded_pending(const sx_upgraded_t *up);
+/* A descriptor that becomes readable when the server starts shutting
+ * down: poll it beside the socket. */
+int sx_upgraded_stop_fd(const sx_upgraded_t *up);
+/* Set when the server starts shutting down (for sx_logql_opts_t.cancel). */
+atomic_bool *sx_upgraded_stopping(sx_upgraded_t *up);
+/* Close the connection and release up. Every upgraded connection must be
+ * closed: sx_http_destroy waits for them before it stops the daemons, so
+ * the holder must not touch the server's state (storage) afterwards. */
+void sx_upgraded_close(sx_upgraded_t *up);
 
 /* ---- Self metrics ---- */
 
