@@ -532,30 +532,6 @@ static int selector_param(sx_req_t *req, bool required, sx_logql_expr_t **e, boo
     return 0;
 }
 
-/* The query parameter as a log query (selector and pipeline, Loki's
- * ParseLogSelector). Returns NULL after answering 400. */
-static sx_logql_expr_t *log_query_param(sx_req_t *req)
-{
-    const char *q = sx_req_param(req, "query");
-    if (!q || !*q) {
-        sx_api_loki_error(req, 400, "query parameter is required");
-        return NULL;
-    }
-    sx_err_t err;
-    sx_err_clear(&err);
-    sx_logql_expr_t *e = sx_logql_parse(q, strlen(q), &req->arena, &err);
-    if (!e) {
-        sx_api_loki_error(req, 400, err.msg);
-        return NULL;
-    }
-    if (sx_logql_is_metric(e)) {
-        sx_logql_expr_dispose(e);
-        sx_api_loki_error(req, 400, "only log selector is supported");
-        return NULL;
-    }
-    return e;
-}
-
 /* Run a log query for its newest `limit` entries in [start, end), with
  * structured metadata and parsed labels kept apart (categorize-labels).
  * Disposes e. Returns 0, or -1 after answering. */
@@ -1300,7 +1276,7 @@ static void detected_fields(sx_req_t *req, sx_api_ctx_t *ctx, sx_str_t only, boo
         return;
     }
     d.limit = limit;
-    sx_logql_expr_t *e = log_query_param(req);
+    sx_logql_expr_t *e = sx_api_loki_query_param(req, true);
     if (!e)
         return;
     sx_logql_result_t r;
@@ -1663,7 +1639,7 @@ static void on_patterns(sx_req_t *req, void *arg)
     if (sx_api_loki_range(req, 3600 * NS_PER_SEC, &start, &end) ||
         step_param(req, start, end, &step))
         return;
-    sx_logql_expr_t *e = log_query_param(req);
+    sx_logql_expr_t *e = sx_api_loki_query_param(req, true);
     if (!e)
         return;
     sx_logql_result_t r;

@@ -14,17 +14,37 @@
 #include "../query/logql/engine.h"
 #include "loki.h"
 
-static void put_labels_obj(sx_buf_t *b, const sx_label_t *l, uint32_t n)
+void sx_api_loki_put_stream(sx_buf_t *b, const sx_logql_stream_t *s, const sx_logql_entry_t *e,
+                            size_t n, bool categorize)
 {
-    sx_buf_putc(b, '{');
-    for (uint32_t i = 0; i < n; i++) {
-        if (i)
+    sx_buf_puts(b, "{\"stream\":");
+    if (categorize)
+        sx_api_put_labelset(b, s->stream, s->nstream);
+    else
+        sx_api_put_labelset(b, s->labels, s->nlabels);
+    sx_buf_puts(b, ",\"values\":[");
+    for (size_t k = 0; k < n; k++) {
+        if (k)
             sx_buf_putc(b, ',');
-        sx_buf_json_str(b, l[i].name.ptr, l[i].name.len);
-        sx_buf_putc(b, ':');
-        sx_buf_json_str(b, l[i].value.ptr, l[i].value.len);
+        sx_buf_printf(b, "[\"%lld\",", (long long)e[k].ts);
+        sx_buf_json_str(b, e[k].line.ptr, e[k].line.len);
+        if (categorize) {
+            sx_buf_puts(b, ",{");
+            if (e[k].nmeta) {
+                sx_buf_puts(b, "\"structuredMetadata\":");
+                sx_api_put_labelset(b, e[k].meta, e[k].nmeta);
+            }
+            if (e[k].nparsed) {
+                if (e[k].nmeta)
+                    sx_buf_putc(b, ',');
+                sx_buf_puts(b, "\"parsed\":");
+                sx_api_put_labelset(b, e[k].parsed, e[k].nparsed);
+            }
+            sx_buf_putc(b, '}');
+        }
+        sx_buf_putc(b, ']');
     }
-    sx_buf_putc(b, '}');
+    sx_buf_puts(b, "]}");
 }
 
 static void put_stats(sx_buf_t *b, const sx_logql_stats_t *s)
@@ -79,36 +99,7 @@ static void write_answer(sx_req_t *req, const sx_logql_result_t *r, bool categor
             const sx_logql_stream_t *s = &r->streams[i];
             if (i)
                 sx_buf_putc(b, ',');
-            sx_buf_puts(b, "{\"stream\":");
-            if (categorize)
-                put_labels_obj(b, s->stream, s->nstream);
-            else
-                put_labels_obj(b, s->labels, s->nlabels);
-            sx_buf_puts(b, ",\"values\":[");
-            for (size_t k = 0; k < s->n; k++) {
-                const sx_logql_entry_t *e = &s->e[k];
-                if (k)
-                    sx_buf_putc(b, ',');
-                sx_buf_printf(b, "[\"%lld\",", (long long)e->ts);
-                sx_buf_json_str(b, e->line.ptr, e->line.len);
-                if (categorize) {
-                    sx_buf_putc(b, ',');
-                    sx_buf_putc(b, '{');
-                    if (e->nmeta) {
-                        sx_buf_puts(b, "\"structuredMetadata\":");
-                        put_labels_obj(b, e->meta, e->nmeta);
-                    }
-                    if (e->nparsed) {
-                        if (e->nmeta)
-                            sx_buf_putc(b, ',');
-                        sx_buf_puts(b, "\"parsed\":");
-                        put_labels_obj(b, e->parsed, e->nparsed);
-                    }
-                    sx_buf_putc(b, '}');
-                }
-                sx_buf_putc(b, ']');
-            }
-            sx_buf_puts(b, "]}");
+            sx_api_loki_put_stream(b, s, s->e, s->n, categorize);
         }
         sx_buf_putc(b, ']');
     } else {
@@ -122,8 +113,7 @@ static void write_answer(sx_req_t *req, const sx_logql_result_t *r, bool categor
     sx_resp_set(req, 200, "application/json");
 }
 
-/* Parse the query parameter; NULL after answering 400. */
-static sx_logql_expr_t *query_param(sx_req_t *req)
+sx_logql_expr_t *sx_api_loki_query_param(sx_req_t *req, bool log_only)
 {
     const char *q = sx_req_param(req, "query");
     if (!q || !*q) {
@@ -133,8 +123,15 @@ static sx_logql_expr_t *query_param(sx_req_t *req)
     sx_err_t err;
     sx_err_clear(&err);
     sx_logql_expr_t *e = sx_logql_parse(q, strlen(q), &req->arena, &err);
-    if (!e)
+    if (!e) {
         sx_api_loki_error(req, 400, err.msg);
+        return NULL;
+    }
+    if (log_only && sx_logql_is_metric(e)) {
+        sx_logql_expr_dispose(e);
+        sx_api_loki_error(req, 400, "only log selector is supported");
+        return NULL;
+    }
     return e;
 }
 
@@ -230,7 +227,7 @@ static void on_query_range(sx_req_t *req, void *arg)
     }
     p.step_ns = step;
     p.interval_ns = have_interval ? interval : 0;
-    sx_logql_expr_t *e = query_param(req);
+    sx_logql_expr_t *e = sx_api_loki_query_param(req, false);
     if (e)
         run(ctx, req, e, &p);
 }
@@ -250,7 +247,7 @@ static void on_query(sx_req_t *req, void *arg)
     }
     if (limit_param(req, &p.limit) || direction_param(req, &p.backward))
         return;
-    sx_logql_expr_t *e = query_param(req);
+    sx_logql_expr_t *e = sx_api_loki_query_param(req, false);
     if (!e)
         return;
     if (!sx_logql_is_metric(e)) {
@@ -268,7 +265,7 @@ static void on_query(sx_req_t *req, void *arg)
 static void on_format_query(sx_req_t *req, void *arg)
 {
     (void)arg;
-    sx_logql_expr_t *e = query_param(req);
+    sx_logql_expr_t *e = sx_api_loki_query_param(req, false);
     if (!e)
         return;
     sx_buf_t txt = SX_BUF_INIT;

@@ -216,19 +216,6 @@ static void finish(tail_t *t, uint16_t code, const char *reason)
 
 /* ---- Frames ---- */
 
-static void put_labels(sx_buf_t *b, const sx_label_t *l, uint32_t n)
-{
-    sx_buf_putc(b, '{');
-    for (uint32_t i = 0; i < n; i++) {
-        if (i)
-            sx_buf_putc(b, ',');
-        sx_buf_json_str(b, l[i].name.ptr, l[i].name.len);
-        sx_buf_putc(b, ':');
-        sx_buf_json_str(b, l[i].value.ptr, l[i].value.len);
-    }
-    sx_buf_putc(b, '}');
-}
-
 /* One entry of a poll's answer, in sending order. */
 typedef struct item {
     int64_t ts;
@@ -312,28 +299,7 @@ static void put_entry(tail_t *t, sx_buf_t *f, const sx_logql_stream_t *s,
 {
     if (!first)
         sx_buf_putc(f, ',');
-    sx_buf_puts(f, "{\"stream\":");
-    if (t->categorize)
-        put_labels(f, s->stream, s->nstream);
-    else
-        put_labels(f, s->labels, s->nlabels);
-    sx_buf_printf(f, ",\"values\":[[\"%lld\",", (long long)e->ts);
-    sx_buf_json_str(f, e->line.ptr, e->line.len);
-    if (t->categorize) {
-        sx_buf_puts(f, ",{");
-        if (e->nmeta) {
-            sx_buf_puts(f, "\"structuredMetadata\":");
-            put_labels(f, e->meta, e->nmeta);
-        }
-        if (e->nparsed) {
-            if (e->nmeta)
-                sx_buf_putc(f, ',');
-            sx_buf_puts(f, "\"parsed\":");
-            put_labels(f, e->parsed, e->nparsed);
-        }
-        sx_buf_putc(f, '}');
-    }
-    sx_buf_puts(f, "]]}");
+    sx_api_loki_put_stream(f, s, e, 1, t->categorize);
 }
 
 static void drop_entry(tail_t *t, const sx_logql_stream_t *s, const sx_logql_entry_t *e)
@@ -345,9 +311,9 @@ static void drop_entry(tail_t *t, const sx_logql_stream_t *s, const sx_logql_ent
         t->dropped = sx_xcalloc(MAX_DROPPED, sizeof(dropped_t));
     sx_buf_t b = SX_BUF_INIT;
     if (t->categorize)
-        put_labels(&b, s->stream, s->nstream);
+        sx_api_put_labelset(&b, s->stream, s->nstream);
     else
-        put_labels(&b, s->labels, s->nlabels);
+        sx_api_put_labelset(&b, s->labels, s->nlabels);
     sx_buf_putc(&b, '\0');
     t->dropped[t->ndropped].ts = e->ts;
     t->dropped[t->ndropped].labels = b.ptr;
@@ -710,22 +676,10 @@ static void on_tail(sx_req_t *req, void *arg)
     sx_err_clear(&err);
     /* Parameters, in the order Loki's ParseTailQuery reads them. */
     const char *q = sx_req_param(req, "query");
-    if (!q || !*q) {
-        sx_api_loki_error(req, 400, "query parameter is required");
+    sx_logql_expr_t *e = sx_api_loki_query_param(req, true);
+    if (!e)
         return;
-    }
-    sx_logql_expr_t *e = sx_logql_parse(q, strlen(q), &req->arena, &err);
-    if (!e) {
-        sx_api_loki_error(req, 400, err.msg);
-        return;
-    }
-    bool metric = sx_logql_is_metric(e);
     sx_logql_expr_dispose(e);
-    if (metric) {
-        /* What Loki's ParseLogSelector says of a metric query. */
-        sx_api_loki_error(req, 400, "only log selector is supported");
-        return;
-    }
     size_t limit = 100;
     const char *v = sx_req_param(req, "limit");
     if (v && *v) {

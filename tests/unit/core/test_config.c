@@ -559,7 +559,7 @@ static void test_config_markdown_has_one_row_per_option(void **state)
     int rows = 0;
     for (char *p = text; (p = strchr(p, '\n')); p++)
         rows++;
-    assert_int_equal(rows, 2 + 21);
+    assert_int_equal(rows, 2 + 27);
     free(text);
 }
 
