@@ -1292,13 +1292,107 @@ int sx_logstore_label_values(sx_logstore_t *ls, sx_str_t name, const sx_matcher_
 
 /* ---- Compaction and retention ---- */
 
-typedef struct merge_src {
+/* One input of a merge: a part's chunks of the stream being merged, read
+ * one chunk at a time. */
+typedef struct msrc {
     sx_lpart_t *p;
-    size_t lo, hi;
-} merge_src_t;
+    size_t c, end;      /* next chunk to decode; end of the stream's chunks */
+    sx_lchunk_data_t d; /* the chunk being read */
+    size_t j;           /* its next entry */
+    bool meta;          /* the chunk has metadata */
+} msrc_t;
 
-/* Merge parts (all of one day) into one, re-cutting each stream's
- * chunks. The inputs stay readable until the new part replaces them. */
+/* Make src's next entry available (decoding its next chunk when the
+ * current one is used up). *more says whether there is one. */
+static int msrc_next(msrc_t *m, bool *more, sx_err_t *err)
+{
+    while (m->j >= m->d.n) {
+        if (m->c >= m->end) {
+            *more = false;
+            return 0;
+        }
+        const sx_lchunk_t *c = &m->p->chunks[m->c++];
+        int rc = sx_lpart__chunk_decode(m->p, c, SX_LOGREAD_LINES | SX_LOGREAD_META, &m->d, err);
+        if (rc)
+            return rc;
+        m->j = 0;
+        m->meta = c->len_meta != 0;
+    }
+    *more = true;
+    return 0;
+}
+
+/* The output chunk being filled: entries copied out of the inputs'
+ * decoded chunks (which are reused), written when full. */
+typedef struct mout {
+    sx_arena_t a;
+    int64_t *ts;
+    sx_str_t *lines;
+    uint32_t *mi;
+    sx_label_t *meta;
+    size_t n, nmeta, cap, mcap;
+    uint64_t bytes;
+} mout_t;
+
+static int mout_write(mout_t *o, sx_lpart_writer_t *w, uint32_t id, sx_err_t *err)
+{
+    if (o->n == 0)
+        return 0;
+    o->mi[o->n] = (uint32_t)o->nmeta;
+    sx_lentries_t e = {0};
+    e.n = o->n;
+    e.ts = o->ts;
+    e.lines = o->lines;
+    e.meta_idx = o->nmeta ? o->mi : NULL;
+    e.meta = o->meta;
+    int rc = sx_lpart__writer_add(w, id, &e, err);
+    o->n = o->nmeta = 0;
+    o->bytes = 0;
+    sx_arena_reset(&o->a);
+    return rc;
+}
+
+/* Append entry j of m's chunk, writing the chunk first when the entry
+ * would not fit: the writer's own limits, so one write is one chunk. */
+static int mout_add(mout_t *o, sx_lpart_writer_t *w, uint32_t id, const msrc_t *m, sx_err_t *err)
+{
+    const sx_lchunk_data_t *d = &m->d;
+    size_t j = m->j;
+    int rc;
+    if (o->n && (o->bytes + d->lines[j].len > SX_LCHUNK_MAX_BYTES ||
+                 o->n >= SX_LCHUNK_MAX_ENTRIES) &&
+        (rc = mout_write(o, w, id, err)))
+        return rc;
+    if (o->n + 1 >= o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 1024;
+        o->ts = sx_xrealloc(o->ts, o->cap * sizeof(*o->ts));
+        o->lines = sx_xrealloc(o->lines, o->cap * sizeof(*o->lines));
+        o->mi = sx_xrealloc(o->mi, o->cap * sizeof(*o->mi));
+    }
+    uint32_t nm = m->meta ? d->meta_idx[j + 1] - d->meta_idx[j] : 0;
+    if (o->nmeta + nm > o->mcap) {
+        o->mcap = (o->nmeta + nm) * 2 + 64;
+        o->meta = sx_xrealloc(o->meta, o->mcap * sizeof(*o->meta));
+    }
+    o->ts[o->n] = d->ts[j];
+    o->lines[o->n] = sx_arena_strdup_str(&o->a, d->lines[j]);
+    o->mi[o->n] = (uint32_t)o->nmeta;
+    for (uint32_t q = 0; q < nm; q++) {
+        const sx_label_t *l = &d->meta[d->meta_idx[j] + q];
+        o->meta[o->nmeta++] = (sx_label_t){sx_arena_strdup_str(&o->a, l->name),
+                                           sx_arena_strdup_str(&o->a, l->value)};
+    }
+    o->bytes += d->lines[j].len;
+    o->n++;
+    return 0;
+}
+
+/* Merge parts (all of one day) into one, re-cutting each stream's chunks.
+ * Each stream's chunks are merged by time as they are read, so memory is
+ * one decoded chunk per input plus the chunk being written, whatever the
+ * size of the stream; entries of equal time keep the order their parts
+ * were written in. The inputs stay readable until the new part replaces
+ * them. */
 static int merge_parts(sx_logstore_t *ls, sx_lpart_t **in, size_t n, sx_err_t *err)
 {
     char pdir[4200];
@@ -1307,101 +1401,70 @@ static int merge_parts(sx_logstore_t *ls, sx_lpart_t **in, size_t n, sx_err_t *e
                                                    err);
     if (!w)
         return err->code;
-    /* Streams in id order across the inputs. */
+    /* Inputs in the order they were written, so that entries of equal
+     * time come out in the order they were stored. */
+    sx_lpart_t **ord = sx_xmalloc(n * sizeof(*ord));
+    memcpy(ord, in, n * sizeof(*ord));
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && ord[b]->seq < ord[b - 1]->seq; b--) {
+            sx_lpart_t *t = ord[b];
+            ord[b] = ord[b - 1];
+            ord[b - 1] = t;
+        }
     size_t *pos = sx_xcalloc(n, sizeof(size_t));
-    sx_lchunk_data_t d = {0};
-    sx_arena_t a;
-    sx_arena_init(&a);
+    msrc_t *src = sx_xcalloc(n, sizeof(msrc_t));
+    bool *live = sx_xcalloc(n, sizeof(bool)); /* the input has entries left */
+    mout_t o = {0};
+    sx_arena_init(&o.a);
     int rc = 0;
+    /* Streams in id order across the inputs. */
     for (;;) {
         uint32_t id = UINT32_MAX;
         for (size_t i = 0; i < n; i++)
-            if (pos[i] < in[i]->nchunks && in[i]->chunks[pos[i]].stream < id)
-                id = in[i]->chunks[pos[i]].stream;
+            if (pos[i] < ord[i]->nchunks && ord[i]->chunks[pos[i]].stream < id)
+                id = ord[i]->chunks[pos[i]].stream;
         if (id == UINT32_MAX)
             break;
-        /* Gather all entries of this stream (index-sorted by ts). */
-        size_t total = 0, tmeta = 0;
-        for (size_t i = 0; i < n; i++)
-            for (size_t c = pos[i]; c < in[i]->nchunks && in[i]->chunks[c].stream == id; c++)
-                total += in[i]->chunks[c].n;
-        typedef struct ent {
-            int64_t ts;
-            sx_str_t line;
-            uint32_t mlo, mhi;
-        } ent_t;
-        ent_t *ents = sx_arena_alloc(&a, (total + 1) * sizeof(ent_t));
-        sx_label_t *meta = NULL;
-        size_t k = 0;
         for (size_t i = 0; i < n && !rc; i++) {
-            for (; pos[i] < in[i]->nchunks && in[i]->chunks[pos[i]].stream == id && !rc; pos[i]++) {
-                const sx_lchunk_t *c = &in[i]->chunks[pos[i]];
-                rc = sx_lpart__chunk_decode(in[i], c, SX_LOGREAD_LINES | SX_LOGREAD_META, &d, err);
-                if (rc)
-                    break;
-                size_t mn = c->len_meta ? d.meta_idx[d.n] : 0;
-                if (mn) {
-                    meta = sx_arena_realloc(&a, meta, tmeta * sizeof(sx_label_t),
-                                            (tmeta + mn) * sizeof(sx_label_t));
-                }
-                for (size_t j = 0; j < d.n; j++) {
-                    ents[k].ts = d.ts[j];
-                    ents[k].line = sx_arena_strdup_str(&a, d.lines[j]);
-                    ents[k].mlo = ents[k].mhi = (uint32_t)tmeta;
-                    if (c->len_meta) {
-                        for (uint32_t q = d.meta_idx[j]; q < d.meta_idx[j + 1]; q++) {
-                            meta[tmeta].name = sx_arena_strdup_str(&a, d.meta[q].name);
-                            meta[tmeta].value = sx_arena_strdup_str(&a, d.meta[q].value);
-                            tmeta++;
-                        }
-                        ents[k].mhi = (uint32_t)tmeta;
-                    }
-                    k++;
-                }
-            }
+            size_t end = pos[i];
+            while (end < ord[i]->nchunks && ord[i]->chunks[end].stream == id)
+                end++;
+            src[i].p = ord[i];
+            src[i].c = pos[i];
+            src[i].end = end;
+            src[i].j = src[i].d.n = 0;
+            pos[i] = end;
+            rc = msrc_next(&src[i], &live[i], err);
         }
-        if (rc)
-            break;
-        /* Stable by timestamp: entries of equal time keep their part order. */
-        {
-            tskey_t *keys = sx_arena_alloc(&a, (k + 1) * sizeof(tskey_t));
-            bool sorted = true;
-            for (size_t i = 0; i < k; i++) {
-                keys[i] = (tskey_t){ents[i].ts, i};
-                if (i && ents[i].ts < ents[i - 1].ts)
-                    sorted = false;
-            }
-            if (!sorted)
-                qsort(keys, k, sizeof(tskey_t), cmp_tskey);
-            sx_lentries_t e = {0};
-            e.n = k;
-            e.ts = sx_arena_alloc(&a, (k + 1) * sizeof(int64_t));
-            e.lines = sx_arena_alloc(&a, (k + 1) * sizeof(sx_str_t));
-            e.meta_idx = tmeta ? sx_arena_alloc(&a, (k + 1) * sizeof(uint32_t)) : NULL;
-            sx_label_t *om = tmeta ? sx_arena_alloc(&a, tmeta * sizeof(sx_label_t)) : NULL;
-            size_t mo = 0;
-            for (size_t i = 0; i < k; i++) {
-                const ent_t *x = &ents[keys[i].i];
-                e.ts[i] = x->ts;
-                e.lines[i] = x->line;
-                if (e.meta_idx) {
-                    e.meta_idx[i] = (uint32_t)mo;
-                    for (uint32_t q = x->mlo; q < x->mhi; q++)
-                        om[mo++] = meta[q];
-                }
-            }
-            if (e.meta_idx)
-                e.meta_idx[k] = (uint32_t)mo;
-            e.meta = om;
-            rc = sx_lpart__writer_add(w, id, &e, err);
+        while (!rc) {
+            size_t best = SIZE_MAX;
+            for (size_t i = 0; i < n; i++)
+                if (live[i] && (best == SIZE_MAX ||
+                                src[i].d.ts[src[i].j] < src[best].d.ts[src[best].j]))
+                    best = i;
+            if (best == SIZE_MAX)
+                break;
+            if ((rc = mout_add(&o, w, id, &src[best], err)))
+                break;
+            src[best].j++;
+            rc = msrc_next(&src[best], &live[best], err);
         }
-        sx_arena_reset(&a);
+        if (!rc)
+            rc = mout_write(&o, w, id, err);
         if (rc)
             break;
     }
+    for (size_t i = 0; i < n; i++)
+        sx_lchunk_data_dispose(&src[i].d);
+    free(src);
+    free(live);
     free(pos);
-    sx_lchunk_data_dispose(&d);
-    sx_arena_dispose(&a);
+    free(ord);
+    free(o.ts);
+    free(o.lines);
+    free(o.mi);
+    free(o.meta);
+    sx_arena_dispose(&o.a);
     if (rc) {
         sx_lpart__writer_abort(w);
         return rc;

@@ -72,7 +72,9 @@ sx_lpart_writer_t *sx_lpart__writer_create(const char *dir, uint64_t seq, int64_
                                            const sx_logstore_opts_t *opts,
                                            sx_err_t *err);
 /* Add a stream's entries (sorted by ts); streams must come in increasing
- * id order. Cuts chunks by SX_LCHUNK_MAX_BYTES / SX_LCHUNK_MAX_ENTRIES. */
+ * id order, and a call for the stream of the previous call continues it
+ * (its entries no older than those before). Cuts chunks by
+ * SX_LCHUNK_MAX_BYTES / SX_LCHUNK_MAX_ENTRIES. */
 int sx_lpart__writer_add(sx_lpart_writer_t *w, uint32_t stream, const sx_lentries_t *e,
                          sx_err_t *err);
 /* Write the index and footer, fsync, rename into place and open it.

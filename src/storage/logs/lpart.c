@@ -198,7 +198,9 @@ int sx_lpart__writer_add(sx_lpart_writer_t *w, uint32_t stream, const sx_lentrie
 {
     if (e->n == 0)
         return 0;
-    if (w->any && stream <= w->last_stream)
+    /* The same stream again continues it (a merge writes a stream one
+     * chunk at a time); the caller keeps its entries in time order. */
+    if (w->any && stream < w->last_stream)
         return sx_err_set(err, SX_EINVAL, "log part streams out of order");
     w->any = true;
     w->last_stream = stream;

@@ -251,6 +251,77 @@ static void test_compaction_and_order(void **state)
     rm_tmp();
 }
 
+/* A merge of streams larger than a chunk, read back whole: every entry
+ * once, in time order, entries of equal time in the order of their parts,
+ * metadata still with its entry. */
+typedef struct merged {
+    int64_t last_ts;
+    int last_k;
+    size_t n, bad;
+    uint8_t *seen; /* [k * N + i] */
+} merged_t;
+
+#define MERGE_N 70000 /* more than SX_LCHUNK_MAX_ENTRIES: two chunks a part */
+#define MERGE_K 6     /* parts: COMPACT_MIN_PARTS */
+
+static int check_merged(void *ctx, const sx_log_block_t *b)
+{
+    merged_t *m = ctx;
+    for (size_t j = 0; j < b->n; j++) {
+        int k = -1, i = -1;
+        char line[64];
+        snprintf(line, sizeof(line), "%.*s", (int)b->lines[j].len, b->lines[j].ptr);
+        if (sscanf(line, "p%d line %d", &k, &i) != 2 || k < 0 || k >= MERGE_K || i < 0 || i >= MERGE_N) {
+            m->bad++;
+            continue;
+        }
+        bool has_meta = b->meta_idx && b->meta_idx[j + 1] > b->meta_idx[j];
+        char want[16];
+        snprintf(want, sizeof(want), "t%d", i);
+        if (b->ts[j] != T0 + i || m->seen[k * MERGE_N + i]++ || has_meta != (i % 3 == 0) ||
+            (has_meta && !sx_str_eq_cstr(b->meta[b->meta_idx[j]].value, want)) ||
+            b->ts[j] < m->last_ts || (b->ts[j] == m->last_ts && k <= m->last_k))
+            m->bad++;
+        m->last_ts = b->ts[j];
+        m->last_k = k;
+        m->n++;
+    }
+    return 0;
+}
+
+static void test_compaction_streams_many_chunks(void **state)
+{
+    (void)state;
+    mk_tmp();
+    sx_logstore_t *ls = open_ls(0);
+    for (int k = 0; k < MERGE_K; k++) {
+        char prefix[8];
+        snprintf(prefix, sizeof(prefix), "p%d", k);
+        push(ls, "api", prefix, T0, 1, MERGE_N); /* the same times in every part */
+        push(ls, "web", prefix, T0 + k, 3, 10);
+        assert_int_equal(sx_logstore_flush(ls), 0);
+    }
+    sx_logstore__maintain(ls, sx_now_ms(), 0, 0);
+    sx_logstore_stats_t st = {0};
+    sx_logstore__stats(ls, &st);
+    assert_int_equal(st.parts, 1);
+    assert_int_equal(st.compactions, 1);
+    merged_t m = {.last_ts = INT64_MIN, .last_k = -1, .seen = calloc(MERGE_K * MERGE_N, 1)};
+    assert_int_equal(sx_logstore_read(ls, stream_id(ls, "api"), INT64_MIN, INT64_MAX,
+                                      SX_LOGREAD_LINES | SX_LOGREAD_META, NULL, check_merged, &m,
+                                      NULL),
+                     0);
+    assert_int_equal(m.bad, 0);
+    assert_int_equal(m.n, MERGE_K * MERGE_N);
+    free(m.seen);
+    collected_t *c = malloc(sizeof(*c));
+    read_all(ls, "web", INT64_MIN, INT64_MAX, SX_LOGREAD_LINES, NULL, c, NULL);
+    assert_int_equal(c->n, MERGE_K * 10);
+    sx_logstore__close(ls);
+    free(c);
+    rm_tmp();
+}
+
 static void test_select_labels_retention(void **state)
 {
     (void)state;
@@ -307,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_head_parts_and_replay),
         cmocka_unit_test(test_bloom_skip),
         cmocka_unit_test(test_compaction_and_order),
+        cmocka_unit_test(test_compaction_streams_many_chunks),
         cmocka_unit_test(test_select_labels_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
