@@ -1196,9 +1196,11 @@ static void on_jaeger_operations(sx_req_t *req, void *arg)
  * is absent unless `"key":<k>` occurs in the line (so most lines are never
  * parsed), and trace-level fields are unknown; stored records are rendered
  * as lines (spans_read) only when some test needs more than the metadata.
- * A stream stops once it has
- * given `per_stream` distinct traces (older matches cannot rank among the
- * newest ones). The candidates are then looked up whole for their root
+ * A stream stops once it has given `per_stream` distinct traces (older
+ * matches cannot rank among the newest ones), or, when the scan's
+ * candidates are the answer, once it reaches times older than the
+ * `want`-th newest candidate so far (a stream with few or no matches is
+ * not read to its start). The candidates are then looked up whole for their root
  * span and extent; trace-level filters (minDuration/maxDuration) apply to
  * those, and unless the prefilter is the exact answer (a lone filter on
  * span fields) the whole query is evaluated on the trace's spans, linked by
@@ -1271,6 +1273,7 @@ typedef struct search {
     cand_t *v;
     size_t n, cap;
     size_t per_stream, stream_n;
+    size_t want;             /* the answer's size when candidates are final; 0: unknown */
     uint32_t stream;
     uint64_t entries, bytes;
     bool full;
@@ -1711,10 +1714,34 @@ static int add_hit(search_t *S, const sx_log_block_t *blk, size_t j, sx_str_t ti
     return 0;
 }
 
+static int cmp_i64_desc(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a < b) - (a > b);
+}
+
+/* The newest time of the want-th newest candidate, or INT64_MIN while
+ * there are fewer: entries older than it cannot change the answer. */
+static int64_t search_cutoff(const search_t *S)
+{
+    if (!S->want || S->n < S->want)
+        return INT64_MIN;
+    int64_t *t = sx_xmalloc(S->n * sizeof(*t));
+    for (size_t i = 0; i < S->n; i++)
+        t[i] = S->v[i].newest;
+    qsort(t, S->n, sizeof(*t), cmp_i64_desc);
+    int64_t c = t[S->want - 1];
+    free(t);
+    return c;
+}
+
 static int on_search_block(void *arg, const sx_log_block_t *blk)
 {
     search_t *S = arg;
+    int64_t cutoff = search_cutoff(S);
     for (size_t j = blk->n; j-- > 0;) {
+        if (blk->ts[j] < cutoff)
+            return 1;
         if (++S->entries > SEARCH_MAX_ENTRIES) {
             S->full = true;
             return 1;
@@ -1755,25 +1782,58 @@ static int cmp_cand_start(const void *x, const void *y)
     return a->start != b->start ? (a->start < b->start ? 1 : -1) : strcmp(a->tid, b->tid);
 }
 
+static void search_window(sx_logstore_t *ls, sx_req_t *req, search_t *S, const char *svc,
+                          int64_t lo, int64_t hi)
+{
+    sx_matcher_t m = {SX_STR_LIT("service_name"), sx_str(svc ? svc : ""), SX_MATCH_EQ, NULL};
+    sx_log_stream_t *st = NULL;
+    size_t nst = 0;
+    sx_logstore_select(ls, svc ? &m : NULL, svc ? 1 : 0, lo, hi, &req->arena, &st, &nst);
+    for (size_t s = 0; s < nst && !S->full; s++) {
+        S->stream = (uint32_t)s + 1;
+        S->stream_n = 0;
+        sx_logstore_read(ls, st[s].id, lo, hi, SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD,
+                         NULL, on_search_block, S, NULL);
+    }
+}
+
 /* Scan the store for spans matching the conditions in [mint, maxt];
  * streams restricted to service_name = svc when svc is not NULL.
- * Candidates are sorted newest first. */
+ * Candidates are sorted newest first. When the candidates are the answer
+ * (S->want), the range is scanned in windows going back from its end,
+ * each twice as long as the one before, until the answer is complete:
+ * the newest matches are found without reading every stream to the start
+ * of the range. */
 static void search_run(sx_api_ctx_t *ctx, sx_req_t *req, search_t *S, const char *svc,
                        int64_t mint, int64_t maxt)
 {
     sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_TRACES);
     if (!ls)
         return;
-    sx_matcher_t m = {SX_STR_LIT("service_name"), sx_str(svc ? svc : ""), SX_MATCH_EQ, NULL};
-    sx_log_stream_t *st = NULL;
-    size_t nst = 0;
-    sx_logstore_select(ls, svc ? &m : NULL, svc ? 1 : 0, mint, maxt, &req->arena, &st, &nst);
-    for (size_t s = 0; s < nst && !S->full; s++) {
-        S->stream = (uint32_t)s + 1;
-        S->stream_n = 0;
-        sx_logstore_read(ls, st[s].id, mint, maxt,
-                         SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD, NULL,
-                         on_search_block, S, NULL);
+    if (!S->want) {
+        search_window(ls, req, S, svc, mint, maxt);
+    } else {
+        /* The first window ends at the newest span in range. */
+        int64_t hi = INT64_MIN, width = 1000000000LL; /* 1 s, doubling: 12 windows an hour */
+        sx_matcher_t m = {SX_STR_LIT("service_name"), sx_str(svc ? svc : ""), SX_MATCH_EQ, NULL};
+        sx_log_stream_t *st = NULL;
+        size_t nst = 0;
+        sx_logstore_select(ls, svc ? &m : NULL, svc ? 1 : 0, mint, maxt, &req->arena, &st, &nst);
+        for (size_t s = 0; s < nst; s++)
+            if (st[s].maxt > hi)
+                hi = st[s].maxt;
+        if (hi > maxt)
+            hi = maxt;
+        while (!S->full && hi >= mint) {
+            int64_t lo;
+            if (__builtin_sub_overflow(hi, width - 1, &lo) || lo < mint)
+                lo = mint;
+            search_window(ls, req, S, svc, lo, hi);
+            if (lo == mint || search_cutoff(S) >= lo)
+                break;
+            hi = lo - 1;
+            width = width < INT64_MAX / 4 ? width * 2 : width;
+        }
     }
     if (S->n > 1)
         qsort(S->v, S->n, sizeof(*S->v), cmp_cand_newest);
@@ -1957,6 +2017,7 @@ static void on_tempo_search(sx_req_t *req, void *arg)
     search_t S;
     search_init(&S, &req->arena, tq, 0);
     S.per_stream = trace_filter || S.whole ? SEARCH_MAX_CANDS : (size_t)limit;
+    S.want = trace_filter || S.whole ? 0 : (size_t)limit;
     search_run(ctx, req, &S, NULL, mint, maxt);
     cand_t *keep = sx_arena_alloc(&req->arena, (S.n + 1) * sizeof(cand_t));
     size_t nk = 0;
@@ -2418,6 +2479,7 @@ static void on_jaeger_search(sx_req_t *req, void *arg)
         /* Jaeger's conditions are all on span fields: the scan is exact. */
         search_t S;
         search_init(&S, &req->arena, c, (size_t)limit);
+        S.want = (size_t)limit;
         search_run(ctx, req, &S, svc, mint, maxt);
         search_dispose(&S);
         tids = sx_arena_alloc(&req->arena, (S.n + 1) * 33);

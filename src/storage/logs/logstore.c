@@ -1025,7 +1025,7 @@ int sx_logstore_select(sx_logstore_t *ls, const sx_matcher_t *m, size_t nm, int6
             l[i].name = sx_arena_strdup_str(a, s->labels[i].name);
             l[i].value = sx_arena_strdup_str(a, s->labels[i].value);
         }
-        res[k++] = (sx_log_stream_t){id, s->nlabels, l};
+        res[k++] = (sx_log_stream_t){id, s->nlabels, l, s->mint, s->maxt};
     }
     pthread_rwlock_unlock(&ls->reg_lock);
     qsort(res, k, sizeof(*res), cmp_stream);

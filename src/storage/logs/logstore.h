@@ -68,6 +68,7 @@ typedef struct sx_log_stream {
     uint32_t id;
     uint32_t nlabels;
     sx_label_t *labels;   /* sorted by name, in the caller's arena */
+    int64_t mint, maxt;   /* times of the stream's oldest and newest entries (ns) */
 } sx_log_stream_t;
 
 /* The streams matching all matchers (compiled, see sx_matcher_compile)
