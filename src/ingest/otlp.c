@@ -757,6 +757,71 @@ static void put_base64(sx_buf_t *b, sx_str_t s)
 static int render_any(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx_buf_t *b,
                       unsigned depth);
 
+/* A JSON string as Go's encoding/json writes it (what Loki's OTLP
+ * ingestion puts in a line for a map or array body): also escaping <, >,
+ * &, U+2028 and U+2029, with \b and \f short; invalid UTF-8 as U+FFFD. */
+static void put_go_str(sx_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    sx_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+            if (!k || k > n - i || !sx_utf8_valid(s + i, k)) {
+                sx_buf_puts(b, "\\ufffd");
+                continue;
+            }
+            const unsigned char *u = (const unsigned char *)s + i;
+            if (k == 3 && u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
+                sx_buf_puts(b, u[2] == 0xa8 ? "\\u2028" : "\\u2029");
+            else
+                sx_buf_append(b, s + i, k);
+            i += k - 1;
+            continue;
+        }
+        switch (c) {
+        case '"': sx_buf_puts(b, "\\\""); break;
+        case '\\': sx_buf_puts(b, "\\\\"); break;
+        case '\n': sx_buf_puts(b, "\\n"); break;
+        case '\r': sx_buf_puts(b, "\\r"); break;
+        case '\t': sx_buf_puts(b, "\\t"); break;
+        case '\b': sx_buf_puts(b, "\\b"); break;
+        case '\f': sx_buf_puts(b, "\\f"); break;
+        default:
+            if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+                char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                sx_buf_append(b, e, 6);
+            } else {
+                sx_buf_putc(b, (char)c);
+            }
+        }
+    }
+    sx_buf_putc(b, '"');
+}
+
+static void put_str_styled(sx_buf_t *b, sx_str_t s, int style)
+{
+    if (style == STYLE_OTLP)
+        sx_buf_json_str(b, s.ptr, s.len);
+    else
+        put_go_str(b, s.ptr, s.len);
+}
+
+/* A plain map member rendered apart, to be written in key order. */
+typedef struct member {
+    sx_str_t key;
+    size_t off, len; /* the value's text in the members buffer */
+    size_t seq;      /* arrival, so that a repeated key keeps its last value */
+} member_t;
+
+static int cmp_member(const void *x, const void *y)
+{
+    const member_t *a = x, *b = y;
+    int c = sx_str_cmp(a->key, b->key);
+    return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
 /* ArrayValue: OTLP {"values":[...]} or plain [...]. */
 static int render_array(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx_buf_t *b,
                         unsigned depth)
@@ -796,16 +861,22 @@ static int render_kvlist(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx
         return sx_otlp__fail(d, NULL, "attribute values nested more than %d deep", SX_OTLP__MAX_DEPTH);
     if ((rc = sx_otlp__it_init(&it, d, &kvlist_def, fmt, msg)))
         return rc;
-    sx_buf_puts(b, style == STYLE_OTLP ? "{\"values\":[" : "{");
+    /* Plain maps come out as Go writes a map: keys sorted, a repeated key
+     * once with its last value. Values are rendered into vals first. */
+    bool plain = style == STYLE_PLAIN;
+    sx_buf_t vals = SX_BUF_INIT;
+    member_t *mv = NULL;
+    size_t nm = 0, cm = 0;
+    sx_buf_puts(b, plain ? "{" : "{\"values\":[");
     int64_t i = 0;
     while ((rc = sx_otlp__it_next(&it, &v)) > 0) {
-        if (i)
+        if (i && !plain)
             sx_buf_putc(b, ',');
         sx_otlp__push(d, "values", i++);
         sx_str_t key = {"", 0}, val = {NULL, 0};
         bool have_val = false;
         if ((rc = sx_otlp__it_init(&kit, d, &sx_otlp__keyvalue_def, fmt, v.s)))
-            return rc;
+            break;
         while ((rc = sx_otlp__it_next(&kit, &kv)) > 0) {
             if (kv.num == SX_OTLP__KV_KEY)
                 key = kv.s;
@@ -815,31 +886,58 @@ static int render_kvlist(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx
             }
         }
         if (rc < 0)
-            return rc;
-        if (style == STYLE_OTLP) {
+            break;
+        sx_buf_t *out = b;
+        if (plain) {
+            if (nm == cm) {
+                cm = cm ? cm * 2 : 16;
+                mv = sx_xrealloc(mv, cm * sizeof(*mv));
+            }
+            mv[nm] = (member_t){key, vals.len, 0, nm};
+            out = &vals;
+        } else {
             sx_buf_puts(b, "{\"key\":");
             sx_buf_json_str(b, key.ptr, key.len);
             sx_buf_puts(b, ",\"value\":");
-        } else {
-            sx_buf_json_str(b, key.ptr, key.len);
-            sx_buf_putc(b, ':');
         }
         if (have_val) {
             sx_otlp__push(d, "value", -1);
-            rc = render_any(d, fmt, val, style, b, depth + 1);
+            rc = render_any(d, fmt, val, style, out, depth + 1);
             sx_otlp__pop(d);
             if (rc)
-                return rc;
+                break;
         } else {
-            sx_buf_puts(b, style == STYLE_OTLP ? "{}" : "null");
+            sx_buf_puts(out, plain ? "null" : "{}");
         }
-        if (style == STYLE_OTLP)
+        if (plain) {
+            mv[nm].len = vals.len - mv[nm].off;
+            nm++;
+        } else {
             sx_buf_putc(b, '}');
+        }
         sx_otlp__pop(d);
     }
-    if (rc < 0)
+    if (rc == 0 && plain) {
+        if (nm > 1)
+            qsort(mv, nm, sizeof(*mv), cmp_member);
+        bool first = true;
+        for (size_t k = 0; k < nm; k++) {
+            if (k + 1 < nm && sx_str_eq(mv[k].key, mv[k + 1].key))
+                continue; /* a later value of the same key follows */
+            if (!first)
+                sx_buf_putc(b, ',');
+            first = false;
+            put_go_str(b, mv[k].key.ptr, mv[k].key.len);
+            sx_buf_putc(b, ':');
+            if (mv[k].len)
+                sx_buf_append(b, vals.ptr + mv[k].off, mv[k].len);
+        }
+    }
+    free(mv);
+    sx_buf_dispose(&vals);
+    if (rc)
         return rc;
-    sx_buf_puts(b, style == STYLE_OTLP ? "]}" : "}");
+    sx_buf_puts(b, plain ? "}" : "]}");
     return 0;
 }
 
@@ -871,7 +969,7 @@ static int render_any(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx_bu
     }
     switch (last.num) {
     case 1:
-        sx_buf_json_str(b, last.s.ptr, last.s.len);
+        put_str_styled(b, last.s, style);
         break;
     case 2:
         sx_buf_puts(b, last.u ? "true" : "false");

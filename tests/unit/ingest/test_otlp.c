@@ -880,6 +880,30 @@ static void test_otlp_logs_decode_conformance_example(void **state)
     check_logs_example(&b);
 }
 
+/* Map and array bodies as Go's encoding/json writes them: keys sorted, a
+ * repeated key once with its last value, nested maps sorted too, <, > and
+ * & escaped, \b and \f short, U+2028 escaped. */
+static void test_otlp_logs_map_body_as_go_writes_it(void **state)
+{
+    fixture_t *f = *state;
+    const char *body =
+        "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":\"1\",\"body\":"
+        "{\"kvlistValue\":{\"values\":["
+        "{\"key\":\"zeta\",\"value\":{\"stringValue\":\"<b>&\\b\\f\\u2028\"}},"
+        "{\"key\":\"alpha\",\"value\":{\"intValue\":\"1\"}},"
+        "{\"key\":\"mid\",\"value\":{\"kvlistValue\":{\"values\":["
+        "{\"key\":\"y\",\"value\":{\"boolValue\":true}},"
+        "{\"key\":\"b\",\"value\":{\"arrayValue\":{\"values\":[{\"stringValue\":\"x>\"}]}}}]}}},"
+        "{\"key\":\"alpha\",\"value\":{\"intValue\":\"2\"}}]}}}]}]}]}";
+    sx_log_batch_t b;
+    sx_log_batch_init(&b, &f->arena);
+    assert_int_equal(sx_otlp_logs_decode(body, strlen(body), SX_OTLP_JSON, NULL, &b, &f->res,
+                                         &f->err), 0);
+    assert_str_equal(b.streams[0].entries[0].line,
+                     "{\"alpha\":2,\"mid\":{\"b\":[\"x\\u003e\"],\"y\":true},"
+                     "\"zeta\":\"\\u003cb\\u003e\\u0026\\b\\f\\u2028\"}");
+}
+
 static void test_otlp_logs_decode_event_example(void **state)
 {
     fixture_t *f = *state;
@@ -890,8 +914,11 @@ static void test_otlp_logs_decode_event_example(void **state)
                                          &f->err), 0);
     assert_int_equal(b.nstreams, 1);
     const sx_log_entry_t *e = &b.streams[0].entries[0];
-    assert_str_equal(e->line, "{\"type\":0,\"url\":\"https://www.guidgenerator.com/online-guid-generator.aspx\","
-                              "\"referrer\":\"https://wwww.google.com\",\"title\":\"Free Online GUID Generator\"}");
+    /* A map body is written as Loki writes it (Go's encoding/json): keys
+     * sorted, whatever order they came in. */
+    assert_str_equal(e->line, "{\"referrer\":\"https://wwww.google.com\",\"title\":\"Free Online GUID "
+                              "Generator\",\"type\":0,\"url\":\"https://www.guidgenerator.com/"
+                              "online-guid-generator.aspx\"}");
     assert_label(e->meta, e->nmeta, "event_name", "browser.page_view");
     assert_label(e->meta, e->nmeta, "event_attribute", "some event attribute");
     assert_label(e->meta, e->nmeta, "severity_number", "9");
@@ -1021,6 +1048,7 @@ int main(void)
         T(test_otlp_exponential_histograms_round_trip_through_the_promql_decoder),
         T(test_otlp_metrics_protobuf_wire_type_errors_name_the_field),
         T(test_otlp_logs_decode_conformance_example),
+        T(test_otlp_logs_map_body_as_go_writes_it),
         T(test_otlp_logs_decode_event_example),
         T(test_otlp_logs_stream_labels_and_timestamps),
         T(test_otlp_response_encoding),
