@@ -14,7 +14,7 @@
  * (timestamp, hash of labels and line) for every entry sent at or after
  * its read cursor, and each poll reads [cursor, now - delay_for) and sends
  * only entries it has no key for. The cursor trails the newest read time
- * by a window (5 s, less under heavy traffic) so that entries written a
+ * by a window (15 s, less under heavy traffic) so that entries written a
  * little late, or by a stream whose clock lags, are still found; entries
  * written with timestamps older than that are not sent (Loki would send
  * them, as it tails the write path). Entries that existed before the tail
@@ -43,7 +43,7 @@
 #define NS 1000000000LL
 #define POLL_NS (500 * 1000000LL)   /* how often the query runs again */
 #define PING_NS NS                  /* Loki's wsPingPeriod */
-#define WINDOW_NS (5 * NS)          /* how far back each poll looks again */
+#define WINDOW_NS (15 * NS)         /* how far back each poll looks again */
 #define PAGE 2000                   /* entries one poll reads at most */
 #define FRAME_ENTRIES 100           /* Loki's maxEntriesPerTailResponse */
 #define MAX_DROPPED 1000            /* Loki's maxDroppedEntriesPerTailResponse */
