@@ -23,6 +23,7 @@
 
 #include "../core/hash.h"
 #include "../core/time.h"
+#include "../query/logql/convert.h"
 #include "../query/logql/engine.h"
 #include "../query/logql/jsonx.h"
 #include "../query/logql/labels.h"
@@ -190,62 +191,11 @@ static bool go_is_int(sx_str_t s)
     return true;
 }
 
-static bool prefix_nocase(const char *p, size_t n, const char *word)
-{
-    size_t w = strlen(word);
-    return n == w && strncasecmp(p, word, w) == 0;
-}
-
-/* strconv.ParseFloat(s, 64) succeeds: decimal or hexadecimal (with a p
- * exponent) literals, "inf"/"infinity" with an optional sign, "nan"; a
- * value that overflows float64 fails, as Go reports ErrRange. Underscores
- * (allowed by Go only after a base prefix) are refused. */
+/* strconv.ParseFloat succeeds (range errors fail, as in Go). */
 static bool go_is_float(sx_str_t s)
 {
-    const char *p = s.ptr;
-    size_t n = s.len, i = 0;
-    if (!n || n > 1000)
-        return false;
-    if (p[0] == '+' || p[0] == '-')
-        i = 1;
-    if (prefix_nocase(p + i, n - i, "inf") || prefix_nocase(p + i, n - i, "infinity"))
-        return true;
-    if (prefix_nocase(p, n, "nan"))
-        return true;
-    bool hex = n - i > 2 && p[i] == '0' && (p[i + 1] == 'x' || p[i + 1] == 'X');
-    size_t j = hex ? i + 2 : i, digits = 0;
-    bool dot = false;
-    for (; j < n; j++) {
-        char c = p[j];
-        if (c == '.' && !dot)
-            dot = true;
-        else if (is_digit(c) || (hex && isxdigit((unsigned char)c)))
-            digits++;
-        else
-            break;
-    }
-    if (!digits)
-        return false;
-    if (j < n && (hex ? (p[j] == 'p' || p[j] == 'P') : (p[j] == 'e' || p[j] == 'E'))) {
-        j++;
-        if (j < n && (p[j] == '+' || p[j] == '-'))
-            j++;
-        size_t e = 0;
-        while (j < n && is_digit(p[j]))
-            j++, e++;
-        if (!e)
-            return false;
-    } else if (hex) {
-        return false; /* Go requires the p exponent of a hex float */
-    }
-    if (j != n)
-        return false;
-    char buf[1024];
-    memcpy(buf, p, n);
-    buf[n] = 0;
-    errno = 0;
-    double v = strtod(buf, NULL);
-    return !(errno == ERANGE && isinf(v));
+    double d;
+    return sx_lq_parse_float(s, &d, NULL) == 0;
 }
 
 /* strconv.ParseBool succeeds. */
@@ -259,138 +209,24 @@ static bool go_is_bool(sx_str_t s)
     return false;
 }
 
-/* time.ParseDuration succeeds: [-+] then one or more number-unit pairs
- * (ns us µs μs ms s m h), or "0"; at most about 292 years. */
+/* time.ParseDuration succeeds. */
 static bool go_is_duration(sx_str_t s)
 {
-    static const struct {
-        const char *u;
-        double ns;
-    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
-                 {"ms", 1e6}, {"s", 1e9}, {"m", 6e10}, {"h", 3.6e12}};
-    const char *p = s.ptr;
-    size_t n = s.len, i = 0;
-    if (n && (p[0] == '+' || p[0] == '-'))
-        i = 1;
-    if (n - i == 1 && p[i] == '0')
-        return true;
-    if (i == n)
-        return false;
-    double total = 0;
-    while (i < n) {
-        if (!(p[i] == '.' || is_digit(p[i])))
-            return false;
-        double v = 0, scale = 1;
-        bool pre = false, post = false;
-        while (i < n && is_digit(p[i]))
-            v = v * 10 + (p[i++] - '0'), pre = true;
-        if (i < n && p[i] == '.') {
-            i++;
-            while (i < n && is_digit(p[i]))
-                v = v * 10 + (p[i++] - '0'), scale *= 10, post = true;
-        }
-        if (!pre && !post)
-            return false;
-        size_t u = i;
-        while (i < n && p[i] != '.' && !is_digit(p[i]))
-            i++;
-        if (u == i)
-            return false;
-        double mult = 0;
-        for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++)
-            if (i - u == strlen(units[k].u) && memcmp(p + u, units[k].u, i - u) == 0)
-                mult = units[k].ns;
-        if (mult == 0)
-            return false;
-        total += v / scale * mult;
-        if (total > 9223372036854775807.0)
-            return false;
-    }
-    return true;
+    int64_t ns;
+    return sx_lq_parse_duration(s, &ns, NULL) == 0;
 }
 
-/* humanize.ParseBytes' unit table, lower case. */
-static double bytes_unit(const char *u, size_t n)
+/* humanize.ParseBytes succeeds; the size in *out. */
+static bool go_parse_bytes(sx_str_t s, uint64_t *out)
 {
-    static const struct {
-        const char *u;
-        double m;
-    } tab[] = {{"", 1},
-               {"b", 1},
-               {"kib", 1024.0},
-               {"kb", 1e3},
-               {"mib", 1048576.0},
-               {"mb", 1e6},
-               {"gib", 1073741824.0},
-               {"gb", 1e9},
-               {"tib", 1099511627776.0},
-               {"tb", 1e12},
-               {"pib", 1125899906842624.0},
-               {"pb", 1e15},
-               {"eib", 1152921504606846976.0},
-               {"eb", 1e18},
-               {"ki", 1024.0},
-               {"k", 1e3},
-               {"mi", 1048576.0},
-               {"m", 1e6},
-               {"gi", 1073741824.0},
-               {"g", 1e9},
-               {"ti", 1099511627776.0},
-               {"t", 1e12},
-               {"pi", 1125899906842624.0},
-               {"p", 1e15},
-               {"ei", 1152921504606846976.0},
-               {"e", 1e18}};
-    char low[8];
-    if (n >= sizeof(low))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)u[i]);
-    for (size_t k = 0; k < sizeof(tab) / sizeof(tab[0]); k++)
-        if (strlen(tab[k].u) == n && memcmp(tab[k].u, low, n) == 0)
-            return tab[k].m;
-    return 0;
-}
-
-/* humanize.ParseBytes: a number of digits, dots and commas (commas are
- * dropped), optional blanks, then a unit of the table. Returns whether it
- * parses; the size in *out. */
-static bool go_parse_bytes(sx_str_t s, double *out)
-{
-    char num[64];
-    size_t i = 0, k = 0;
-    while (i < s.len && (is_digit(s.ptr[i]) || s.ptr[i] == '.' || s.ptr[i] == ',')) {
-        if (s.ptr[i] != ',') {
-            if (k + 1 >= sizeof(num))
-                return false;
-            num[k++] = s.ptr[i];
-        }
-        i++;
-    }
-    if (!go_is_float((sx_str_t){num, k}))
-        return false;
-    num[k] = 0;
-    double f = strtod(num, NULL);
-    size_t a = i, b = s.len;
-    while (a < b && isspace((unsigned char)s.ptr[a]))
-        a++;
-    while (b > a && isspace((unsigned char)s.ptr[b - 1]))
-        b--;
-    double m = bytes_unit(s.ptr + a, b - a);
-    if (m == 0)
-        return false;
-    f *= m;
-    if (f >= 18446744073709551615.0)
-        return false;
-    *out = f;
-    return true;
+    return sx_lq_parse_bytes(s, out, NULL) == 0;
 }
 
 /* Loki's determineType, in its order: int, float, boolean, duration,
  * bytes, string. */
 static const char *field_type(sx_str_t v)
 {
-    double b;
+    uint64_t b;
     if (go_is_int(v))
         return "int";
     if (go_is_float(v))
@@ -1131,7 +967,7 @@ static bool error_label(sx_str_t name)
  * imitated. */
 static sx_str_t df_value_form(sx_arena_t *a, sx_str_t v)
 {
-    double bytes;
+    uint64_t bytes;
     if (strcmp(field_type(v), "bytes") != 0 || !go_parse_bytes(v, &bytes))
         return v;
     size_t b = v.len;
