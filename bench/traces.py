@@ -955,7 +955,10 @@ def main():
     info = machine_info()
     tmp_parent = args.tmpdir or tempfile.gettempdir()
     free = shutil.disk_usage(tmp_parent).free
-    need = args.spans * 2000 + 2e9  # the write-ahead log holds ~1.6 KB of JSON per span
+    # Parts take ~40 bytes a span; the write-ahead log ~700 bytes a span
+    # until each 160 MiB head is flushed, and merges need room for their
+    # output next to their inputs.
+    need = args.spans * 100 + 4e9
     if free < need:
         sys.exit(f"traces: {tmp_parent} has {free / 1e9:.1f} GB free; --spans {args.spans} needs "
                  f"up to {need / 1e9:.1f} GB (use --tmpdir or fewer --spans)")
