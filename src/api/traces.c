@@ -377,20 +377,28 @@ static int on_trace_block(void *arg, const sx_log_block_t *blk)
 {
     trace_scan_t *t = arg;
     sx_buf_t rec_json = SX_BUF_INIT;
+    /* A record is decoded in scratch memory, reset span by span; only its
+     * JSON line is kept (a big trace must not exhaust the request arena
+     * with decoded structures). */
+    sx_arena_t scratch;
+    sx_arena_init(&scratch);
     for (size_t i = 0; i < blk->n; i++) {
         sx_str_t line = blk->lines[i], span_id;
         if (is_rec(line)) {
             if (memcmp(line.ptr + 2, t->id.ptr, 32) != 0)
                 continue;
-            sx_arena_t *a = t->a;
+            sx_arena_reset(&scratch);
             sx_span_batch_t sb;
-            sx_span_batch_init(&sb, a);
-            if (sx_spanrec_decode(line.ptr, line.len, blk->ts[i], &sb))
+            sx_span_batch_init(&sb, &scratch);
+            if (sx_spanrec_decode(line.ptr, line.len, blk->ts[i], &sb)) {
+                sx_log_warn("traces", "a stored span record of trace %.32s does not decode; "
+                            "left out", t->id.ptr);
                 continue;
+            }
             sx_buf_clear(&rec_json);
             sx_span_json(&rec_json, &sb, &sb.spans[0]);
             line = (sx_str_t){rec_json.ptr, rec_json.len};
-            span_id = arena_hex(a, sb.spans[0].span_id, 8);
+            span_id = arena_hex(t->a, sb.spans[0].span_id, 8);
         } else {
             if (!sx_str_eq(meta_get(blk, i, "trace_id"), t->id))
                 continue;
@@ -420,6 +428,7 @@ static int on_trace_block(void *arg, const sx_log_block_t *blk)
         f->ts = blk->ts[i];
         t->n++;
     }
+    sx_arena_dispose(&scratch);
     sx_buf_dispose(&rec_json);
     return t->rc;
 }
