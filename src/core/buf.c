@@ -339,6 +339,31 @@ void sx_buf_prom_float(sx_buf_t *b, double v)
     sx_buf_append(b, tmp, (size_t)n);
 }
 
+size_t sx_base64_encode(const void *in, size_t n, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = in;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        out[k++] = tab[(v >> 18) & 63];
+        out[k++] = tab[(v >> 12) & 63];
+        out[k++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[k++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    return k;
+}
+
+void sx_buf_put_base64(sx_buf_t *b, const void *p, size_t n)
+{
+    char *o = sx_buf_reserve(b, SX_BASE64_LEN(n));
+    b->len += sx_base64_encode(p, n, o);
+}
+
 void sx_buf_put_uvarint(sx_buf_t *b, uint64_t v)
 {
     char *p = sx_buf_reserve(b, 10), *s = p;

@@ -31,6 +31,12 @@ void sx_buf_json_str(sx_buf_t *b, const char *s, size_t n);
  * round-trip form, "NaN", "+Inf", "-Inf". */
 void sx_buf_prom_float(sx_buf_t *b, double v);
 void sx_buf_put_uvarint(sx_buf_t *b, uint64_t v);
+/* Standard base64 (RFC 4648 alphabet, '=' padding) of in[0..n): written to
+ * out, which must hold SX_BASE64_LEN(n) bytes (no NUL); returns that length. */
+#define SX_BASE64_LEN(n) (((n) + 2) / 3 * 4)
+size_t sx_base64_encode(const void *in, size_t n, char *out);
+/* Append the standard base64 of p[0..n). */
+void sx_buf_put_base64(sx_buf_t *b, const void *p, size_t n);
 void sx_buf_put_u32le(sx_buf_t *b, uint32_t v);
 void sx_buf_put_u64le(sx_buf_t *b, uint64_t v);
 static inline void sx_buf_clear(sx_buf_t *b)

@@ -20,24 +20,6 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static size_t b64_encode(const uint8_t *in, size_t n, char *out)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[k++] = b64_alphabet[(v >> 18) & 63];
-        out[k++] = b64_alphabet[(v >> 12) & 63];
-        out[k++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-        out[k++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
-    }
-    out[k] = '\0';
-    return k;
-}
-
 /* Whether s is standard base64 (with padding) of exactly 16 bytes: 22
  * symbols, the last carrying only 2 bits, then "==". */
 static bool key_is_16_bytes(const char *s)
@@ -109,7 +91,7 @@ int sx_ws_handshake_check(const char *method, const char *connection, const char
         *status = 500;
         return sx_err_set(err, SX_EIO, "cannot compute SHA-1 for Sec-WebSocket-Accept");
     }
-    b64_encode(digest, sizeof(digest), accept);
+    accept[sx_base64_encode(digest, sizeof(digest), accept)] = '\0';
     *status = 101;
     return 0;
 }

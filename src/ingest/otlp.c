@@ -724,36 +724,6 @@ static void put_double(sx_buf_t *b, double v, int style)
     sx_buf_puts(b, tmp);
 }
 
-static void put_base64(sx_buf_t *b, sx_str_t s)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *u = (const unsigned char *)s.ptr;
-    size_t i = 0;
-    char q[4];
-    for (; i + 3 <= s.len; i += 3) {
-        uint32_t w = (uint32_t)u[i] << 16 | (uint32_t)u[i + 1] << 8 | u[i + 2];
-        q[0] = tab[w >> 18];
-        q[1] = tab[(w >> 12) & 63];
-        q[2] = tab[(w >> 6) & 63];
-        q[3] = tab[w & 63];
-        sx_buf_append(b, q, 4);
-    }
-    if (s.len - i == 1) {
-        uint32_t w = (uint32_t)u[i] << 16;
-        q[0] = tab[w >> 18];
-        q[1] = tab[(w >> 12) & 63];
-        q[2] = q[3] = '=';
-        sx_buf_append(b, q, 4);
-    } else if (s.len - i == 2) {
-        uint32_t w = (uint32_t)u[i] << 16 | (uint32_t)u[i + 1] << 8;
-        q[0] = tab[w >> 18];
-        q[1] = tab[(w >> 12) & 63];
-        q[2] = tab[(w >> 6) & 63];
-        q[3] = '=';
-        sx_buf_append(b, q, 4);
-    }
-}
-
 static int render_any(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx_buf_t *b,
                       unsigned depth);
 
@@ -990,7 +960,7 @@ static int render_any(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx_bu
         break;
     case 7:
         sx_buf_putc(b, '"');
-        put_base64(b, last.s);
+        sx_buf_put_base64(b, last.s.ptr, last.s.len);
         sx_buf_putc(b, '"');
         break;
     }
@@ -1137,7 +1107,7 @@ int sx_otlp__anyval_string(sx_otlp__dec_t *d, const sx_anyval_t *v, sx_str_t *ou
         }
         break;
     case SX_AV_BYTES:
-        put_base64(&b, v->s);
+        sx_buf_put_base64(&b, v->s.ptr, v->s.len);
         break;
     case SX_AV_ARRAY:
         rc = render_array(d, SX_OTLP_JSON, v->s, STYLE_PLAIN, &b, 0);

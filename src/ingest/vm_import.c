@@ -52,29 +52,6 @@ static void put_value(sx_buf_t *b, double v)
 
 /* ---- Base64 (RFC 4648, standard alphabet, padded) ---- */
 
-static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void put_base64(sx_buf_t *b, const unsigned char *p, size_t n)
-{
-    char *o = sx_buf_reserve(b, (n + 2) / 3 * 4);
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t w = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = b64_chars[w >> 18];
-        *o++ = b64_chars[(w >> 12) & 63];
-        *o++ = b64_chars[(w >> 6) & 63];
-        *o++ = b64_chars[w & 63];
-    }
-    if (i < n) {
-        uint32_t w = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-        *o++ = b64_chars[w >> 18];
-        *o++ = b64_chars[(w >> 12) & 63];
-        *o++ = i + 1 < n ? b64_chars[(w >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    b->len = (size_t)(o - b->ptr);
-}
-
 static int b64_val(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -222,7 +199,7 @@ void sx_vm_export_line(sx_buf_t *out, const sx_label_t *labels, uint32_t nlabels
             if (i)
                 sx_buf_putc(out, ',');
             sx_buf_putc(out, '"');
-            put_base64(out, (const unsigned char *)hists[i].blob.ptr, hists[i].blob.len);
+            sx_buf_put_base64(out, (const unsigned char *)hists[i].blob.ptr, hists[i].blob.len);
             sx_buf_putc(out, '"');
         }
         sx_buf_puts(out, "],\"histogram_timestamps\":[");

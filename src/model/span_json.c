@@ -8,27 +8,6 @@
 #include "span.h"
 
 
-static const char b64tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 with padding, as proto3 JSON writes bytes. */
-static void put_b64(sx_buf_t *b, const uint8_t *p, size_t n)
-{
-    char *o = sx_buf_reserve(b, (n + 2) / 3 * 4);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        o[k++] = b64tab[(v >> 18) & 63];
-        o[k++] = b64tab[(v >> 12) & 63];
-        o[k++] = i + 1 < n ? b64tab[(v >> 6) & 63] : '=';
-        o[k++] = i + 2 < n ? b64tab[v & 63] : '=';
-    }
-    b->len += k;
-}
-
 static void put_id(sx_buf_t *b, const uint8_t *id, size_t n)
 {
     char hex[33];
@@ -89,7 +68,7 @@ static void put_anyval(sx_buf_t *b, const sx_anyval_t *v)
         break;
     case SX_AV_BYTES:
         sx_buf_puts(b, "{\"bytesValue\":\"");
-        put_b64(b, (const uint8_t *)v->s.ptr, v->s.len);
+        sx_buf_put_base64(b, v->s.ptr, v->s.len);
         sx_buf_putc(b, '"');
         break;
     case SX_AV_ARRAY:

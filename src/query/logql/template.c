@@ -3713,20 +3713,8 @@ static int f_b64enc(ctx_t *c, val_t *a, int n, val_t *out)
     sx_str_t s = a[0].s;
     if (s.len > MAX_RESULT / 2)
         return call_err(c, "result too large");
-    char *o = ctx_alloc(c, (s.len + 2) / 3 * 4 + 1);
-    size_t w = 0;
-    for (size_t i = 0; i < s.len; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)s.ptr[i] << 16;
-        if (i + 1 < s.len)
-            v |= (uint32_t)(unsigned char)s.ptr[i + 1] << 8;
-        if (i + 2 < s.len)
-            v |= (unsigned char)s.ptr[i + 2];
-        o[w++] = b64chars[(v >> 18) & 63];
-        o[w++] = b64chars[(v >> 12) & 63];
-        o[w++] = i + 1 < s.len ? b64chars[(v >> 6) & 63] : '=';
-        o[w++] = i + 2 < s.len ? b64chars[v & 63] : '=';
-    }
-    *out = vstr((sx_str_t){o, w});
+    char *o = ctx_alloc(c, SX_BASE64_LEN(s.len) + 1);
+    *out = vstr((sx_str_t){o, sx_base64_encode(s.ptr, s.len, o)});
     return 0;
 }
 

@@ -311,6 +311,27 @@ static void test_crc32c_agrees_with_bitwise(void **state)
         }
 }
 
+/* RFC 4648's test vectors, and bytes that use the last symbols. */
+static void test_base64_encodes_rfc4648_vectors(void **state)
+{
+    (void)state;
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                       "Zm9vYmFy"};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        sx_buf_t b = SX_BUF_INIT;
+        sx_buf_puts(&b, "x");
+        sx_buf_put_base64(&b, in[i], strlen(in[i]));
+        assert_int_equal(b.len, 1 + SX_BASE64_LEN(strlen(in[i])));
+        assert_memory_equal(b.ptr + 1, want[i], strlen(want[i]));
+        sx_buf_dispose(&b);
+    }
+    char out[8];
+    static const unsigned char hi[] = {0xfb, 0xff, 0xbf};
+    assert_int_equal(sx_base64_encode(hi, 3, out), 4);
+    assert_memory_equal(out, "+/+/", 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_buf_grows_and_keeps_contents),
         cmocka_unit_test(test_buf_printf_appends_formatted_text),
         cmocka_unit_test(test_buf_put_uvarint_and_little_endian),
+        cmocka_unit_test(test_base64_encodes_rfc4648_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
