@@ -84,16 +84,15 @@ void sx_api_otlp_ok(sx_req_t *req, int signal, int format, const sx_otlp_result_
     sx_resp_set(req, 200, format == SX_OTLP_PROTOBUF ? "application/x-protobuf" : "application/json");
 }
 
-/* Storage errors as OTLP wants them: a full disk or an I/O error is
- * retryable (503 with Retry-After), nothing was stored. */
-static void storage_failed(sx_api_ctx_t *ctx, sx_req_t *req, int format, int rc, const char *msg)
+void sx_api_otlp_storage_failed(sx_api_ctx_t *ctx, sx_req_t *req, int format, int rc,
+                                const char *msg)
 {
     sx_http_count_rejected(ctx->http, rc == SX_ENOSPC ? "disk_full" : "storage_error", 1);
     sx_log_error("ingest", "tenant %s: OTLP append failed: %s", req->tenant, msg);
     sx_api_otlp_error(req, format, 503, msg);
 }
 
-static bool disk_ok(sx_api_ctx_t *ctx, sx_req_t *req, int format)
+bool sx_api_otlp_disk_ok(sx_api_ctx_t *ctx, sx_req_t *req, int format)
 {
     if (ctx->cfg->min_free_bytes > 0 &&
         sx_storage_free_bytes(ctx->storage) < ctx->cfg->min_free_bytes) {
@@ -127,11 +126,11 @@ static void on_metrics(sx_req_t *req, void *arg)
         sx_api_otlp_error(req, format, 400, err.msg);
         return;
     }
-    if (!disk_ok(ctx, req, format))
+    if (!sx_api_otlp_disk_ok(ctx, req, format))
         return;
     sx_tsdb_t *db = sx_storage_tsdb(ctx->storage, req->tenant, &err);
     if (!db) {
-        storage_failed(ctx, req, format, err.code, err.msg);
+        sx_api_otlp_storage_failed(ctx, req, format, err.code, err.msg);
         return;
     }
     sx_append_result_t ar;
@@ -141,7 +140,7 @@ static void on_metrics(sx_req_t *req, void *arg)
             sx_http_count_rejected(ctx->http, "bad_request", 1);
             sx_api_otlp_error(req, format, 400, err.msg);
         } else {
-            storage_failed(ctx, req, format, rc, err.msg);
+            sx_api_otlp_storage_failed(ctx, req, format, rc, err.msg);
         }
         return;
     }
@@ -174,16 +173,16 @@ static void on_logs(sx_req_t *req, void *arg)
         sx_api_otlp_error(req, format, 400, err.msg);
         return;
     }
-    if (!disk_ok(ctx, req, format))
+    if (!sx_api_otlp_disk_ok(ctx, req, format))
         return;
     sx_logstore_t *ls = sx_storage_logs(ctx->storage, req->tenant, SX_LOGS, &err);
     if (!ls) {
-        storage_failed(ctx, req, format, err.code, err.msg);
+        sx_api_otlp_storage_failed(ctx, req, format, err.code, err.msg);
         return;
     }
     sx_log_append_result_t ar;
     if ((rc = sx_logstore_append(ls, &b, &ar, &err))) {
-        storage_failed(ctx, req, format, rc, err.msg);
+        sx_api_otlp_storage_failed(ctx, req, format, rc, err.msg);
         return;
     }
     sx_http_count_rejected(ctx->http, "out_of_retention_entry", ar.dropped_retention);

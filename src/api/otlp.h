@@ -25,4 +25,13 @@ void sx_api_otlp_ok(sx_req_t *req, int signal, int format, const sx_otlp_result_
  * status; 429 and 503 carry Retry-After. */
 void sx_api_otlp_error(sx_req_t *req, int format, int http_status, const char *msg);
 
+/* Below --min-free-disk: answer 503 (retryable, nothing stored), count
+ * the rejection and return false. */
+bool sx_api_otlp_disk_ok(sx_api_ctx_t *ctx, sx_req_t *req, int format);
+
+/* A storage failure as OTLP wants it: a full disk or an I/O error is
+ * retryable (503 with Retry-After); counted and logged. */
+void sx_api_otlp_storage_failed(sx_api_ctx_t *ctx, sx_req_t *req, int format, int rc,
+                                const char *msg);
+
 #endif

@@ -157,13 +157,6 @@ toolarge:
     return sx_err_set(err, SX_ETOOLARGE, "request too large: the per-request memory limit was hit");
 }
 
-static void storage_failed(sx_api_ctx_t *ctx, sx_req_t *req, int format, int rc, const char *msg)
-{
-    sx_http_count_rejected(ctx->http, rc == SX_ENOSPC ? "disk_full" : "storage_error", 1);
-    sx_log_error("ingest", "tenant %s: OTLP traces append failed: %s", req->tenant, msg);
-    sx_api_otlp_error(req, format, 503, msg);
-}
-
 static void on_traces_push(sx_req_t *req, void *arg)
 {
     sx_api_ctx_t *ctx = arg;
@@ -192,23 +185,17 @@ static void on_traces_push(sx_req_t *req, void *arg)
         sx_api_otlp_ok(req, SX_OTLP_TRACES, format, &res);
         return;
     }
-    if (ctx->cfg->min_free_bytes > 0 &&
-        sx_storage_free_bytes(ctx->storage) < ctx->cfg->min_free_bytes) {
-        sx_http_count_rejected(ctx->http, "disk_full", 1);
-        sx_api_otlp_error(req, format, 503,
-                          "not enough free disk space in the data directory; nothing from this "
-                          "request was stored");
+    if (!sx_api_otlp_disk_ok(ctx, req, format))
         return;
-    }
     sx_logstore_t *ls = sx_storage_logs(ctx->storage, req->tenant, SX_TRACES, &err);
     if (!ls) {
-        storage_failed(ctx, req, format, err.code, err.msg);
+        sx_api_otlp_storage_failed(ctx, req, format, err.code, err.msg);
         return;
     }
     sx_log_append_result_t ar;
     int rc = sx_logstore_append(ls, &lb, &ar, &err);
     if (rc) {
-        storage_failed(ctx, req, format, rc, err.msg);
+        sx_api_otlp_storage_failed(ctx, req, format, rc, err.msg);
         return;
     }
     sx_http_count_rejected(ctx->http, "out_of_retention_span", ar.dropped_retention);

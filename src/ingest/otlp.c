@@ -702,28 +702,6 @@ int sx_otlp__it_next(sx_otlp__it_t *it, sx_otlp__val_t *v)
 enum { STYLE_OTLP, STYLE_PLAIN };
 
 /* Shortest "%.*g" form that reads back as v. */
-static void put_double(sx_buf_t *b, double v, int style)
-{
-    if (isnan(v) || isinf(v)) {
-        const char *s = isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
-        if (style == STYLE_OTLP) {
-            sx_buf_json_str(b, s, strlen(s));
-        } else {
-            sx_buf_puts(b, "\"");
-            sx_buf_puts(b, s);
-            sx_buf_puts(b, "\"");
-        }
-        return;
-    }
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    sx_buf_puts(b, tmp);
-}
-
 static int render_any(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx_buf_t *b,
                       unsigned depth);
 
@@ -948,7 +926,7 @@ static int render_any(sx_otlp__dec_t *d, int fmt, sx_str_t msg, int style, sx_bu
         sx_buf_printf(b, otlp ? "\"%lld\"" : "%lld", (long long)(int64_t)last.u);
         break;
     case 4:
-        put_double(b, last.d, style);
+        sx_span_json_double(b, last.d);
         break;
     case 5:
         if ((rc = render_array(d, fmt, last.s, style, b, depth + 1)))
@@ -1100,7 +1078,7 @@ int sx_otlp__anyval_string(sx_otlp__dec_t *d, const sx_anyval_t *v, sx_str_t *ou
         sx_buf_printf(&b, "%lld", (long long)v->i);
         break;
     case SX_AV_DOUBLE:
-        put_double(&b, v->d, STYLE_OTLP);
+        sx_span_json_double(&b, v->d);
         if (b.len && b.ptr[0] == '"') { /* NaN, Infinity: without the quotes */
             memmove(b.ptr, b.ptr + 1, b.len - 2);
             b.len -= 2;

@@ -168,13 +168,17 @@ def full_disk():
     srv = t.Server(["--min-free-disk", "1000TB"], name="otlp-full", retention="0").start()
     try:
         logs = json.load(open(os.path.join(EXAMPLES, "logs.json")))
-        for path, doc in (("/v1/logs", logs), ("/v1/metrics", cumulative_metrics(int(time.time() * 1e9)))):
+        trace = json.load(open(os.path.join(EXAMPLES, "trace.json")))
+        for path, doc in (("/v1/logs", logs), ("/v1/metrics", cumulative_metrics(int(time.time() * 1e9))),
+                          ("/v1/traces", trace)):
             r = post(srv, path, doc)
             check_status(r, 503, "%s with the disk full: 503" % path)
             check_eq(r.header("Retry-After"), "5", "%s with the disk full: Retry-After" % path)
             check_eq(r.json().get("code"), 14, "%s with the disk full: UNAVAILABLE status" % path)
         q = srv.get_json("/loki/api/v1/query_range", {"query": '{service_name=~".+"}', "start": "0"})
         check_eq(q["data"]["result"], [], "nothing stored while the disk is full")
+        tid = trace["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"]
+        check_status(srv.get("/api/traces/" + tid), 404, "no span stored while the disk is full")
     finally:
         srv.kill9()
 
