@@ -231,10 +231,10 @@ static const char *connection_type(const call_t *c)
     return c->messaging ? "messaging_system" : "";
 }
 
-static void edge(sx_spanmetrics_t *m, tenant_t *t, const char *client, const char *server,
-                 const char *type, double client_s, double server_s, bool failed, int64_t now_ms)
+static void edge(sx_spanmetrics_t *m, tenant_t *t, sx_str_t client, sx_str_t server,
+                 sx_str_t type, double client_s, double server_s, bool failed, int64_t now_ms)
 {
-    sx_str_t v[3] = {sx_str(client), sx_str(server), sx_str(type)};
+    sx_str_t v[3] = {client, server, type};
     count(m, t, F_REQ, v, 1, now_ms);
     if (failed)
         count(m, t, F_FAILED, v, 1, now_ms);
@@ -361,23 +361,18 @@ static void graph_span(sx_spanmetrics_t *m, tenant_t *t, const sx_span_t *sp, sx
     bool client = sp->kind == SX_SPAN_KIND_CLIENT || sp->kind == SX_SPAN_KIND_PRODUCER;
     bool server = sp->kind == SX_SPAN_KIND_SERVER || sp->kind == SX_SPAN_KIND_CONSUMER;
     bool failed = sp->status_code == SX_SPAN_STATUS_ERROR;
-    char sbuf[256];
-    size_t sl = svc.len < sizeof(sbuf) - 1 ? svc.len : sizeof(sbuf) - 1;
-    memcpy(sbuf, svc.ptr ? svc.ptr : "", sl);
-    sbuf[sl] = 0;
     if (!client && !server)
         return;
     if (sp->kind == SX_SPAN_KIND_CLIENT) {
         sx_str_t db = db_node(sp);
         if (db.len) {
-            char *d = dup_str(db);
-            edge(m, t, sbuf, d, "database", dur_s, dur_s, failed, now_ms);
-            free(d);
+            edge(m, t, svc, db, SX_STR_LIT("database"), dur_s, dur_s, failed, now_ms);
             return;
         }
     }
     if (server && !sp->has_parent) {
-        edge(m, t, "user", sbuf, "virtual_node", dur_s, dur_s, failed, now_ms);
+        edge(m, t, SX_STR_LIT("user"), svc, SX_STR_LIT("virtual_node"), dur_s, dur_s, failed,
+             now_ms);
         return;
     }
     uint8_t key[24];
@@ -408,8 +403,8 @@ static void graph_span(sx_spanmetrics_t *m, tenant_t *t, const sx_span_t *sp, sx
     c->failed |= failed;
     c->messaging |= sp->kind == SX_SPAN_KIND_PRODUCER || sp->kind == SX_SPAN_KIND_CONSUMER;
     if (c->have_client && c->have_server) {
-        edge(m, t, c->client, c->server, connection_type(c), c->client_s, c->server_s, c->failed,
-             now_ms);
+        edge(m, t, sx_str(c->client), sx_str(c->server), sx_str(connection_type(c)), c->client_s,
+             c->server_s, c->failed, now_ms);
         call_del(t, slot);
     }
 }
@@ -425,8 +420,8 @@ static void calls_expire(sx_spanmetrics_t *m, tenant_t *t, int64_t now_ms)
             continue;
         }
         if (c->have_client && c->peer) {
-            edge(m, t, c->client, c->peer, "virtual_node", c->client_s, c->client_s, c->failed,
-                 now_ms);
+            edge(m, t, sx_str(c->client), sx_str(c->peer), SX_STR_LIT("virtual_node"), c->client_s,
+                 c->client_s, c->failed, now_ms);
         } else {
             sx_str_t v[1] = {sx_str(c->have_client ? c->client : c->server)};
             count(m, t, c->have_client ? F_UNPAIRED_C : F_UNPAIRED_S, v, 1, now_ms);
