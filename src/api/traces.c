@@ -452,7 +452,7 @@ static int trace_find(sx_api_ctx_t *ctx, sx_req_t *req, const char *id, int64_t 
     sx_log_stream_t *st = NULL;
     size_t nst = 0;
     sx_logstore_select(ls, NULL, 0, mint, maxt, &req->arena, &st, &nst);
-    sx_log_hint_t hint = {&t.id, 1};
+    sx_log_hint_t hint = {&t.id, 1, t.id};
     for (size_t s = 0; s < nst && !t.rc; s++)
         sx_logstore_read(ls, st[s].id, mint, maxt, SX_LOGREAD_LINES | SX_LOGREAD_META, &hint,
                          on_trace_block, &t, NULL);

@@ -17,6 +17,7 @@
 #include "../core/log.h"
 #include "../core/time.h"
 #include "logs/logstore_store.h"
+#include "traces/spancol.h"
 #include "traces/spanrec.h"
 #include "tsdb/tsdb_int.h"
 #include "wal/wal.h"
@@ -64,6 +65,9 @@ static bool tenant_name_ok(const char *t)
     return true;
 }
 
+/* Spans are stored by column: each chunk's records cut into fields. */
+static const sx_log_line_codec_t span_columns = {sx_spancol_encode, sx_spancol_decode};
+
 static sx_logstore_t *open_logstore(sx_storage_t *s, const char *dir, int kind, sx_err_t *err)
 {
     sx_logstore_opts_t o = {s->opts.retention_ms, s->opts.min_free_bytes, 0, 0, NULL};
@@ -74,6 +78,7 @@ static sx_logstore_t *open_logstore(sx_storage_t *s, const char *dir, int kind, 
         o.bloom_bytes_per_bit = 32;
         o.bloom_extent = sx_spanrec_bloom_extent;
         o.zstd_level = 6;
+        o.line_codec = &span_columns;
     }
     return sx_logstore__open(dir, &o, err);
 }

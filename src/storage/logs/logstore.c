@@ -504,7 +504,7 @@ static int load_parts(sx_logstore_t *ls, sx_err_t *err)
         if (nl < 7 || strcmp(e->d_name + nl - 6, ".lpart") != 0)
             continue;
         uint64_t seq = strtoull(e->d_name, NULL, 10);
-        sx_lpart_t *p = sx_lpart__open(path, seq, err);
+        sx_lpart_t *p = sx_lpart__open(path, seq, ls->opts.line_codec, err);
         if (!p) {
             closedir(d);
             return err->code;
@@ -1158,7 +1158,7 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
                 stats->chunks_skipped++;
             continue;
         }
-        rc = sx_lpart__chunk_decode(r.p, c, flags, &d, &err);
+        rc = sx_lpart__chunk_decode(r.p, c, flags, hint ? hint->key : (sx_str_t){NULL, 0}, &d, &err);
         if (rc) {
             sx_log_error("logs", "%s", err.msg);
             break;
@@ -1312,7 +1312,8 @@ static int msrc_next(msrc_t *m, bool *more, sx_err_t *err)
             return 0;
         }
         const sx_lchunk_t *c = &m->p->chunks[m->c++];
-        int rc = sx_lpart__chunk_decode(m->p, c, SX_LOGREAD_LINES | SX_LOGREAD_META, &m->d, err);
+        int rc = sx_lpart__chunk_decode(m->p, c, SX_LOGREAD_LINES | SX_LOGREAD_META,
+                                        (sx_str_t){NULL, 0}, &m->d, err);
         if (rc)
             return rc;
         m->j = 0;

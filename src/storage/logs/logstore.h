@@ -21,11 +21,24 @@
 #include <stdint.h>
 
 #include "../../core/arena.h"
+#include "../../core/buf.h"
 #include "../../core/error.h"
 #include "../../model/log.h"
 #include "../tsdb/tsdb.h"
 
 typedef struct sx_logstore sx_logstore_t;
+
+/* Another form for a chunk's lines in part files, such as span records
+ * cut into field columns. encode appends lines[0..n) to out, or returns
+ * false (out untouched) to keep the chunk in plain form; decode rebuilds
+ * the n lines of in[0..len) into out, lines[i] pointing there, returning
+ * 0 or -1 when the input is malformed. With a non-empty key, decode may
+ * leave empty the lines whose key (the codec's to define) differs. */
+typedef struct sx_log_line_codec {
+    bool (*encode)(const sx_str_t *lines, size_t n, sx_buf_t *out);
+    int (*decode)(const char *in, size_t len, size_t n, sx_str_t key, sx_buf_t *out,
+                  sx_str_t *lines);
+} sx_log_line_codec_t;
 
 typedef struct sx_logstore_opts {
     int64_t retention_ms;     /* 0 = keep forever */
@@ -38,6 +51,8 @@ typedef struct sx_logstore_opts {
      * NULL indexes whole lines. A store whose only needle sits at a fixed
      * place (a trace id) keeps the rest out of its filters. */
     size_t (*bloom_extent)(const char *line, size_t len);
+    /* NULL: chunks keep their lines in plain form. */
+    const sx_log_line_codec_t *line_codec;
 } sx_logstore_opts_t;
 
 /* ---- Writing ---- */
@@ -100,6 +115,9 @@ enum {
 typedef struct sx_log_hint {
     const sx_str_t *needles;
     size_t n;
+    /* Non-empty: in chunks kept by a line codec, lines whose codec key
+     * (a span record's trace id) is not this may come back empty. */
+    sx_str_t key;
 } sx_log_hint_t;
 
 typedef int (*sx_log_block_fn)(void *ctx, const sx_log_block_t *blk);

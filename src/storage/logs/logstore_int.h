@@ -5,12 +5,15 @@
  * Part file (<dir>/parts/<seq>.lpart), immutable once renamed in place:
  *   "SXLPART1"
  *   chunk columns, each a zstd frame: timestamps (zigzag delta varints),
- *     lines (n length varints, then the bytes), metadata (per entry a
+ *     lines (n length varints, then the bytes; or, in format 1, the
+ *     store's line codec's form), metadata (per entry a
  *     count varint, then name/value length-prefixed pairs; absent when no
  *     entry has any)
  *   the bloom filters of all chunks, raw bits, together (a search reads
  *     them and the index, not the columns)
- *   index: one fixed 80-byte record per chunk, sorted by (stream, mint)
+ *   index: one fixed 80-byte record per chunk, sorted by (stream, mint);
+ *     its last u32 holds the bloom filter's log2 in the low byte and the
+ *     lines' format in the next
  *   footer: u64 index offset, u32 chunk count, u32 crc32c of the index,
  *     "SXLPEND1"
  * All integers little-endian. */
@@ -40,6 +43,7 @@ typedef struct sx_lchunk {
     uint64_t off_ts, off_lines, off_meta, off_bloom;
     uint32_t len_ts, len_lines, len_meta;
     uint32_t bloom_log2;      /* 0 = no bloom filter */
+    uint32_t lines_fmt;       /* 0 plain, 1 the store's line codec */
 } sx_lchunk_t;
 
 typedef struct sx_lpart {
@@ -54,6 +58,7 @@ typedef struct sx_lpart {
     uint64_t entries, raw;
     _Atomic int refs;
     _Atomic bool deleted;     /* unlink when the last reference goes */
+    const sx_log_line_codec_t *codec; /* the store's, for format-1 lines */
 } sx_lpart_t;
 
 /* Entries of one stream gathered for writing, sorted by timestamp. Lines
@@ -82,8 +87,10 @@ int sx_lpart__writer_add(sx_lpart_writer_t *w, uint32_t stream, const sx_lentrie
 sx_lpart_t *sx_lpart__writer_finish(sx_lpart_writer_t *w, sx_err_t *err);
 void sx_lpart__writer_abort(sx_lpart_writer_t *w);
 
-/* Open a finished part (mmap + index). NULL + err if it is corrupt. */
-sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, sx_err_t *err);
+/* Open a finished part (mmap + index) of a store with line codec codec
+ * (may be NULL). NULL + err if it is corrupt. */
+sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, const sx_log_line_codec_t *codec,
+                           sx_err_t *err);
 void sx_lpart__ref(sx_lpart_t *p);
 void sx_lpart__unref(sx_lpart_t *p);
 
@@ -92,7 +99,7 @@ void sx_lpart__stream_chunks(const sx_lpart_t *p, uint32_t stream, size_t *lo, s
 
 /* Decoded columns of a chunk, in buffers the caller reuses across calls. */
 typedef struct sx_lchunk_data {
-    sx_buf_t raw_ts, raw_lines, raw_meta;
+    sx_buf_t raw_ts, raw_lines, raw_meta, raw_coded;
     int64_t *ts;
     sx_str_t *lines;
     uint32_t *meta_idx;
@@ -100,9 +107,10 @@ typedef struct sx_lchunk_data {
     size_t cap, meta_cap, n;
 } sx_lchunk_data_t;
 
-/* Decode the columns asked for (SX_LOGREAD_LINES / _META) of chunk c.
- * Returns 0 or SX_ECORRUPT (err filled). */
-int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags,
+/* Decode the columns asked for (SX_LOGREAD_LINES / _META) of chunk c;
+ * key is passed to the line codec (sx_log_hint_t.key). Returns 0 or
+ * SX_ECORRUPT (err filled). */
+int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags, sx_str_t key,
                            sx_lchunk_data_t *d, sx_err_t *err);
 void sx_lchunk_data_dispose(sx_lchunk_data_t *d);
 

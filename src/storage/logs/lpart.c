@@ -31,6 +31,7 @@ struct sx_lpart_writer {
     uint32_t last_stream;
     uint32_t bloom_bytes_per_bit;
     size_t (*bloom_extent)(const char *line, size_t len);
+    const sx_log_line_codec_t *codec;
     bool any;
 };
 
@@ -67,6 +68,7 @@ sx_lpart_writer_t *sx_lpart__writer_create(const char *dir, uint64_t seq, int64_
     w->level = opts->zstd_level > 0 ? opts->zstd_level : 3;
     w->bloom_bytes_per_bit = opts->bloom_bytes_per_bit;
     w->bloom_extent = opts->bloom_extent;
+    w->codec = opts->line_codec;
     size_t n = strlen(dir) + 64;
     w->tmp = sx_xmalloc(n);
     w->path = sx_xmalloc(n);
@@ -129,14 +131,18 @@ static int write_chunk(sx_lpart_writer_t *w, uint32_t stream, const sx_lentries_
     int rc = put_column(w, &c.off_ts, &c.len_ts, err);
     if (rc)
         return rc;
-    /* lines: lengths, then bytes */
+    /* lines: the codec's form, or lengths then bytes */
     sx_buf_clear(&w->col);
-    for (size_t i = from; i < to; i++) {
-        sx_buf_put_uvarint(&w->col, e->lines[i].len);
-        c.raw += e->lines[i].len;
-    }
     for (size_t i = from; i < to; i++)
-        sx_buf_append(&w->col, e->lines[i].ptr, e->lines[i].len);
+        c.raw += e->lines[i].len;
+    if (w->codec && w->codec->encode(e->lines + from, to - from, &w->col)) {
+        c.lines_fmt = 1;
+    } else {
+        for (size_t i = from; i < to; i++)
+            sx_buf_put_uvarint(&w->col, e->lines[i].len);
+        for (size_t i = from; i < to; i++)
+            sx_buf_append(&w->col, e->lines[i].ptr, e->lines[i].len);
+    }
     if ((rc = put_column(w, &c.off_lines, &c.len_lines, err)))
         return rc;
     /* metadata */
@@ -187,7 +193,7 @@ static int write_chunk(sx_lpart_writer_t *w, uint32_t stream, const sx_lentries_
     put_u32(r + 64, c.len_ts);
     put_u32(r + 68, c.len_lines);
     put_u32(r + 72, c.len_meta);
-    put_u32(r + 76, c.bloom_log2);
+    put_u32(r + 76, c.bloom_log2 | c.lines_fmt << 8);
     w->index.len += SX_LPART_INDEX_REC;
     w->nchunks++;
     return 0;
@@ -276,12 +282,13 @@ sx_lpart_t *sx_lpart__writer_finish(sx_lpart_writer_t *w, sx_err_t *err)
         sx_lpart__writer_abort(w);
         return NULL;
     }
-    sx_lpart_t *p = sx_lpart__open(w->path, w->seq, err);
+    sx_lpart_t *p = sx_lpart__open(w->path, w->seq, w->codec, err);
     writer_free(w);
     return p;
 }
 
-sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, sx_err_t *err)
+sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, const sx_log_line_codec_t *codec,
+                           sx_err_t *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -318,6 +325,7 @@ sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, sx_err_t *err)
     p->map = map;
     p->size = size;
     p->nchunks = n;
+    p->codec = codec;
     p->chunks = sx_xcalloc(n + 1, sizeof(sx_lchunk_t));
     p->mint = INT64_MAX;
     p->maxt = INT64_MIN;
@@ -337,8 +345,10 @@ sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, sx_err_t *err)
         c->len_ts = get_u32(r + 64);
         c->len_lines = get_u32(r + 68);
         c->len_meta = get_u32(r + 72);
-        c->bloom_log2 = get_u32(r + 76);
-        bool bad = c->n == 0 || c->mint > c->maxt || c->off_ts + c->len_ts > ioff ||
+        uint32_t fmt = get_u32(r + 76);
+        c->bloom_log2 = fmt & 0xff;
+        c->lines_fmt = fmt >> 8;
+        bool bad = c->lines_fmt > (codec ? 1u : 0u) || c->n == 0 || c->mint > c->maxt || c->off_ts + c->len_ts > ioff ||
                    c->off_lines + c->len_lines > ioff || c->off_meta + c->len_meta > ioff ||
                    (c->bloom_log2 && (c->bloom_log2 < 3 || c->bloom_log2 > 40 ||
                                       c->off_bloom + ((uint64_t)1 << (c->bloom_log2 - 3)) > ioff)) ||
@@ -409,7 +419,7 @@ static int decompress(const sx_lpart_t *p, uint64_t off, uint32_t len, sx_buf_t 
     return 0;
 }
 
-int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags,
+int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags, sx_str_t key,
                            sx_lchunk_data_t *d, sx_err_t *err)
 {
     size_t n = c->n;
@@ -432,7 +442,12 @@ int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags,
         prev += sx_zigzag_dec(u);
         d->ts[i] = prev;
     }
-    if (flags & SX_LOGREAD_LINES) {
+    if ((flags & SX_LOGREAD_LINES) && c->lines_fmt == 1) {
+        if ((rc = decompress(p, c->off_lines, c->len_lines, &d->raw_coded, err)))
+            return rc;
+        if (p->codec->decode(d->raw_coded.ptr, d->raw_coded.len, n, key, &d->raw_lines, d->lines))
+            return sx_err_set(err, SX_ECORRUPT, "%s: corrupt log chunk lines (coded)", p->path);
+    } else if (flags & SX_LOGREAD_LINES) {
         if ((rc = decompress(p, c->off_lines, c->len_lines, &d->raw_lines, err)))
             return rc;
         q = (const unsigned char *)d->raw_lines.ptr;
@@ -490,6 +505,7 @@ void sx_lchunk_data_dispose(sx_lchunk_data_t *d)
     sx_buf_dispose(&d->raw_ts);
     sx_buf_dispose(&d->raw_lines);
     sx_buf_dispose(&d->raw_meta);
+    sx_buf_dispose(&d->raw_coded);
     free(d->ts);
     free(d->lines);
     free(d->meta_idx);

@@ -6,7 +6,7 @@
 
 #include "../encoding/encoding.h"
 
-enum { B_PARENT = 1, B_START = 2, B_END = 4 };
+enum { B_PARENT = SX_SPANREC_PARENT, B_START = SX_SPANREC_START, B_END = SX_SPANREC_END };
 
 /* ---- Encoding ---- */
 
@@ -248,8 +248,8 @@ int sx_spanrec_decode(const char *p, size_t n, int64_t ts, sx_span_batch_t *out)
     sp->trace_state = get_str(&r);
     sp->flags = get_u32v(&r);
     sp->attrs = get_attrs(&r, &sp->nattrs, &sp->dropped_attrs);
-    /* An event takes at least 5 bytes, a link at least 29. */
-    sp->nevents = get_count(&r, 5);
+    /* An event takes at least 4 bytes, a link at least 28. */
+    sp->nevents = get_count(&r, 4);
     if (sp->nevents && !(sp->events = sx_arena_calloc(r.a, sp->nevents, sizeof(*sp->events))))
         return -1;
     for (uint32_t i = 0; i < sp->nevents && !r.bad; i++) {
@@ -259,7 +259,7 @@ int sx_spanrec_decode(const char *p, size_t n, int64_t ts, sx_span_batch_t *out)
         e->attrs = get_attrs(&r, &e->nattrs, &e->dropped_attrs);
     }
     sp->dropped_events = get_u32v(&r);
-    sp->nlinks = get_count(&r, 29);
+    sp->nlinks = get_count(&r, 28);
     if (sp->nlinks && !(sp->links = sx_arena_calloc(r.a, sp->nlinks, sizeof(*sp->links))))
         return -1;
     for (uint32_t i = 0; i < sp->nlinks && !r.bad; i++) {

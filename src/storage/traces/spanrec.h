@@ -36,6 +36,10 @@
 #include "../../model/span.h"
 
 #define SX_SPANREC_V1 0x01
+/* The bits byte. */
+#define SX_SPANREC_PARENT 1
+#define SX_SPANREC_START 2
+#define SX_SPANREC_END 4
 
 /* Append the record of span sp of batch b to out. The entry time the
  * record is stored under must be sx_spanrec_ts(sp). */
