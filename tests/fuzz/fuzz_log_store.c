@@ -4,8 +4,9 @@
  * sections [u8 kind][u32le length][bytes]; kind picks the file: 0
  * streams.log, 1 a write-ahead log segment, 2 a part file. The store is
  * opened (replaying the log), every stream is selected and read (with and
- * without a bloom hint, both directions), then flushed, compacted and
- * closed. Nothing may crash, leak or allocate in proportion to a length
+ * without a bloom hint and key, both directions), then flushed, compacted
+ * and closed. The store has the trace store's line codec, so part files
+ * may hold span columns and a key index. Nothing may crash, leak or allocate in proportion to a length
  * field that the data does not back. */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,8 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "storage/logs/logstore_store.h"
+#include "storage/traces/spancol.h"
+#include "storage/traces/spanrec.h"
 
 static void write_file(const char *path, const uint8_t *p, size_t n)
 {
@@ -62,7 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         write_file(path, data + off, len);
         off += len;
     }
-    sx_logstore_opts_t o = {0, 0, 1};
+    static const sx_log_line_codec_t codec = {sx_spancol_encode, sx_spancol_decode,
+                                              sx_spanrec_key};
+    sx_logstore_opts_t o = {0, 0, 1, 0, NULL, &codec};
     sx_err_t err;
     sx_logstore_t *ls = sx_logstore__open(dir, &o, &err);
     if (ls) {
@@ -72,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n;
         sx_logstore_select(ls, NULL, 0, INT64_MIN, INT64_MAX, &a, &st, &n);
         sx_str_t needle = SX_STR_LIT("error");
-        sx_log_hint_t hint = {&needle, 1};
+        sx_log_hint_t hint = {&needle, 1, SX_STR_LIT("0102030405060708090a0b0c0d0e0f10")};
         size_t total = 0;
         for (size_t i = 0; i < n; i++) {
             sx_logstore_read(ls, st[i].id, INT64_MIN, INT64_MAX,

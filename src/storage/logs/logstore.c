@@ -1058,6 +1058,23 @@ static bool chunk_may_match(const sx_lpart_t *p, const sx_lchunk_t *c, const sx_
     return true;
 }
 
+/* A key in more chunks of a part than this is looked for in all of them. */
+#define KEY_CHUNKS_MAX 256
+
+/* Whether ascending list kc[0..n) has c. */
+static bool has_chunk(const uint32_t *kc, size_t n, uint32_t c)
+{
+    size_t a = 0, b = n;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (kc[m] < c)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a < n && kc[a] == c;
+}
+
 /* Deliver entries [mint, maxt] of decoded columns as one block. */
 static int deliver(const int64_t *ts, const sx_str_t *lines, const uint32_t *mi,
                    const sx_label_t *meta, size_t n, int64_t mint, int64_t maxt, bool head,
@@ -1104,16 +1121,26 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
     sx_lpart_t **pinned_parts = NULL;
     size_t npinned = 0;
     pthread_rwlock_rdlock(&ls->parts_lock);
+    /* With a key, a part's key index names the chunks that can hold it. */
+    uint32_t kc[KEY_CHUNKS_MAX];
+    bool by_key = hint && hint->key.len && (flags & SX_LOGREAD_LINES);
     for (size_t i = 0; i < ls->nparts; i++) {
         sx_lpart_t *p = ls->parts[i];
         if (p->maxt < mint || p->mint > maxt)
             continue;
         size_t lo, hi;
         sx_lpart__stream_chunks(p, id, &lo, &hi);
+        size_t nkc = by_key && lo < hi ? sx_lpart__key_chunks(p, hint->key, kc, KEY_CHUNKS_MAX)
+                                       : SIZE_MAX;
         bool pinned = false;
         for (size_t c = lo; c < hi; c++) {
             if (p->chunks[c].maxt < mint || p->chunks[c].mint > maxt)
                 continue;
+            if (nkc != SIZE_MAX && !has_chunk(kc, nkc, (uint32_t)c)) {
+                if (stats)
+                    stats->chunks_skipped++;
+                continue;
+            }
             if (nrefs == rcap) {
                 rcap = rcap ? rcap * 2 : 16;
                 refs = sx_xrealloc(refs, rcap * sizeof(*refs));

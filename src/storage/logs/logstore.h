@@ -38,6 +38,9 @@ typedef struct sx_log_line_codec {
     bool (*encode)(const sx_str_t *lines, size_t n, sx_buf_t *out);
     int (*decode)(const char *in, size_t len, size_t n, sx_str_t key, sx_buf_t *out,
                   sx_str_t *lines);
+    /* The key of a line (empty: none). Part files index which chunks hold
+     * each key, so a read whose hint has a key visits only those. */
+    sx_str_t (*key)(const char *line, size_t len);
 } sx_log_line_codec_t;
 
 typedef struct sx_logstore_opts {

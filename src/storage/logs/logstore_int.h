@@ -11,11 +11,15 @@
  *     entry has any)
  *   the bloom filters of all chunks, raw bits, together (a search reads
  *     them and the index, not the columns)
+ *   key index (when the store's line codec has keys): 8-byte entries
+ *     (u32 hash of a key, u32 chunk number), one per key and chunk
+ *     holding it, sorted
  *   index: one fixed 80-byte record per chunk, sorted by (stream, mint);
  *     its last u32 holds the bloom filter's log2 in the low byte and the
  *     lines' format in the next
  *   footer: u64 index offset, u32 chunk count, u32 crc32c of the index,
- *     "SXLPEND1"
+ *     "SXLPEND1"; or, with a key index, u64 key index offset, u64 entries,
+ *     then those fields and "SXLPEND2"
  * All integers little-endian. */
 #ifndef SX_STORAGE_LOGS_LOGSTORE_INT_H
 #define SX_STORAGE_LOGS_LOGSTORE_INT_H
@@ -29,8 +33,10 @@
 
 #define SX_LPART_MAGIC "SXLPART2"
 #define SX_LPART_END "SXLPEND1"
+#define SX_LPART_END_KEYS "SXLPEND2"
 #define SX_LPART_INDEX_REC 80
 #define SX_LPART_FOOTER 24
+#define SX_LPART_FOOTER_KEYS 40
 /* A chunk is cut at this many line bytes or entries. */
 #define SX_LCHUNK_MAX_BYTES (2u << 20)
 #define SX_LCHUNK_MAX_ENTRIES 65536u
@@ -59,6 +65,8 @@ typedef struct sx_lpart {
     _Atomic int refs;
     _Atomic bool deleted;     /* unlink when the last reference goes */
     const sx_log_line_codec_t *codec; /* the store's, for format-1 lines */
+    const char *keys;         /* key index entries (8 bytes each), or NULL */
+    uint64_t nkeys;
 } sx_lpart_t;
 
 /* Entries of one stream gathered for writing, sorted by timestamp. Lines
@@ -93,6 +101,11 @@ sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, const sx_log_line_cod
                            sx_err_t *err);
 void sx_lpart__ref(sx_lpart_t *p);
 void sx_lpart__unref(sx_lpart_t *p);
+
+/* The chunks of part p that hold key (ascending), at most max of them,
+ * into out. Returns how many, or SIZE_MAX when the part has no key index
+ * or more than max chunks match (every chunk must then be considered). */
+size_t sx_lpart__key_chunks(const sx_lpart_t *p, sx_str_t key, uint32_t *out, size_t max);
 
 /* Index range [*lo, *hi) of a stream's chunks in a part. */
 void sx_lpart__stream_chunks(const sx_lpart_t *p, uint32_t stream, size_t *lo, size_t *hi);

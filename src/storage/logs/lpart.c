@@ -32,8 +32,46 @@ struct sx_lpart_writer {
     uint32_t bloom_bytes_per_bit;
     size_t (*bloom_extent)(const char *line, size_t len);
     const sx_log_line_codec_t *codec;
+    uint64_t *keys;           /* (hash << 32 | chunk) of each key and chunk */
+    size_t nkeys, keys_cap;
+    bool unkeyed;             /* a line without a key: no key index */
     bool any;
 };
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Note the keys of a chunk's lines (each once) for the key index. */
+static void add_keys(sx_lpart_writer_t *w, const sx_lentries_t *e, size_t from, size_t to)
+{
+    if (!w->codec || !w->codec->key)
+        return;
+    size_t first = w->nkeys;
+    for (size_t i = from; i < to; i++) {
+        sx_str_t k = w->codec->key(e->lines[i].ptr, e->lines[i].len);
+        if (!k.len) {
+            w->unkeyed = true;
+            continue;
+        }
+        if (w->nkeys == w->keys_cap) {
+            w->keys_cap = w->keys_cap ? w->keys_cap * 2 : 4096;
+            w->keys = sx_xrealloc(w->keys, w->keys_cap * sizeof(uint64_t));
+        }
+        w->keys[w->nkeys++] = (uint64_t)(uint32_t)sx_hash64(k.ptr, k.len) << 32 | w->nchunks;
+    }
+    size_t n = w->nkeys - first;
+    if (n > 1) {
+        qsort(w->keys + first, n, sizeof(uint64_t), cmp_u64);
+        size_t k = first + 1;
+        for (size_t i = first + 1; i < w->nkeys; i++)
+            if (w->keys[i] != w->keys[k - 1])
+                w->keys[k++] = w->keys[i];
+        w->nkeys = k;
+    }
+}
 
 static void put_u32(char *p, uint32_t v)
 {
@@ -174,6 +212,7 @@ static int write_chunk(sx_lpart_writer_t *w, uint32_t stream, const sx_lentries_
         sx_logbloom__add(w->bloom, c.bloom_log2, l.ptr,
                          w->bloom_extent ? w->bloom_extent(l.ptr, l.len) : l.len);
     }
+    add_keys(w, e, from, to);
     /* Kept apart and written after all columns; the offset is made
      * absolute in finish. */
     c.off_bloom = w->blooms.len;
@@ -233,6 +272,7 @@ static void writer_free(sx_lpart_writer_t *w)
     sx_buf_dispose(&w->index);
     sx_buf_dispose(&w->blooms);
     free(w->bloom);
+    free(w->keys);
     free(w->dir);
     free(w->tmp);
     free(w->path);
@@ -258,15 +298,38 @@ sx_lpart_t *sx_lpart__writer_finish(sx_lpart_writer_t *w, sx_err_t *err)
         put_u64(r + 56, get_u64(r + 56) + w->off);
     }
     w->off += w->blooms.len;
-    char foot[SX_LPART_FOOTER];
-    put_u64(foot, w->off);
-    put_u32(foot + 8, w->nchunks);
-    put_u32(foot + 12, sx_crc32c(0, w->index.ptr, w->index.len));
-    memcpy(foot + 16, SX_LPART_END, 8);
+    /* The key index: entries of all chunks, sorted, little-endian. */
+    bool keyed = w->codec && w->codec->key && !w->unkeyed;
+    uint64_t keys_off = w->off;
+    if (keyed && w->nkeys) {
+        qsort(w->keys, w->nkeys, sizeof(uint64_t), cmp_u64);
+        sx_buf_t kb = SX_BUF_INIT;
+        char *q = sx_buf_reserve(&kb, w->nkeys * 8);
+        for (size_t i = 0; i < w->nkeys; i++) {
+            put_u32(q + 8 * i, (uint32_t)(w->keys[i] >> 32));
+            put_u32(q + 8 * i + 4, (uint32_t)w->keys[i]);
+        }
+        kb.len = w->nkeys * 8;
+        if (!rc)
+            rc = sx_write_full(w->fd, kb.ptr, kb.len);
+        w->off += kb.len;
+        sx_buf_dispose(&kb);
+    }
+    char foot[SX_LPART_FOOTER_KEYS];
+    char *f = foot;
+    if (keyed) {
+        put_u64(f, keys_off);
+        put_u64(f + 8, w->nkeys);
+        f += 16;
+    }
+    put_u64(f, w->off);
+    put_u32(f + 8, w->nchunks);
+    put_u32(f + 12, sx_crc32c(0, w->index.ptr, w->index.len));
+    memcpy(f + 16, keyed ? SX_LPART_END_KEYS : SX_LPART_END, 8);
     if (!rc)
         rc = sx_write_full(w->fd, w->index.ptr, w->index.len);
     if (!rc)
-        rc = sx_write_full(w->fd, foot, sizeof(foot));
+        rc = sx_write_full(w->fd, foot, keyed ? SX_LPART_FOOTER_KEYS : SX_LPART_FOOTER);
     if (!rc && fdatasync(w->fd) != 0)
         rc = -errno;
     if (rc) {
@@ -308,12 +371,20 @@ sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, const sx_log_line_cod
         sx_err_set(err, SX_EIO, "cannot map %s: %s", path, strerror(errno));
         return NULL;
     }
-    const char *foot = map + size - SX_LPART_FOOTER;
+    /* The footer's last 8 bytes say which footer it is. */
+    bool keyed = size >= 8 + SX_LPART_FOOTER_KEYS &&
+                 memcmp(map + size - 8, SX_LPART_END_KEYS, 8) == 0;
+    size_t flen = keyed ? SX_LPART_FOOTER_KEYS : SX_LPART_FOOTER;
+    const char *foot = map + size - flen;
+    uint64_t koff = keyed ? get_u64(foot) : 0, nkeys = keyed ? get_u64(foot + 8) : 0;
+    if (keyed)
+        foot += 16;
     uint64_t ioff = get_u64(foot);
     uint32_t n = get_u32(foot + 8);
-    if (memcmp(map, SX_LPART_MAGIC, 8) != 0 || memcmp(foot + 16, SX_LPART_END, 8) != 0 ||
-        ioff < 8 || ioff > size - SX_LPART_FOOTER ||
-        (size - SX_LPART_FOOTER - ioff) != (uint64_t)n * SX_LPART_INDEX_REC ||
+    if (memcmp(map, SX_LPART_MAGIC, 8) != 0 ||
+        (!keyed && memcmp(foot + 16, SX_LPART_END, 8) != 0) || ioff < 8 ||
+        ioff > size - flen || (size - flen - ioff) != (uint64_t)n * SX_LPART_INDEX_REC ||
+        (keyed && (koff < 8 || koff > ioff || nkeys > (ioff - koff) / 8)) ||
         sx_crc32c(0, map + ioff, (size_t)n * SX_LPART_INDEX_REC) != get_u32(foot + 12)) {
         munmap((void *)map, size);
         sx_err_set(err, SX_ECORRUPT, "%s: corrupt log part (bad header, footer or index)", path);
@@ -326,6 +397,8 @@ sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, const sx_log_line_cod
     p->size = size;
     p->nchunks = n;
     p->codec = codec;
+    p->keys = keyed && nkeys ? map + koff : NULL;
+    p->nkeys = keyed ? nkeys : 0;
     p->chunks = sx_xcalloc(n + 1, sizeof(sx_lchunk_t));
     p->mint = INT64_MAX;
     p->maxt = INT64_MIN;
@@ -390,6 +463,29 @@ void sx_lpart__unref(sx_lpart_t *p)
     free(p->chunks);
     free(p->path);
     free(p);
+}
+
+size_t sx_lpart__key_chunks(const sx_lpart_t *p, sx_str_t key, uint32_t *out, size_t max)
+{
+    if (!p->keys)
+        return SIZE_MAX;
+    uint32_t h = (uint32_t)sx_hash64(key.ptr, key.len);
+    size_t a = 0, b = (size_t)p->nkeys;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (get_u32(p->keys + 8 * m) < h)
+            a = m + 1;
+        else
+            b = m;
+    }
+    size_t n = 0;
+    for (; a < p->nkeys && get_u32(p->keys + 8 * a) == h; a++) {
+        uint32_t c = get_u32(p->keys + 8 * a + 4);
+        if (n == max || c >= p->nchunks)
+            return SIZE_MAX; /* too many, or a damaged index: no shortcut */
+        out[n++] = c;
+    }
+    return n;
 }
 
 void sx_lpart__stream_chunks(const sx_lpart_t *p, uint32_t stream, size_t *lo, size_t *hi)

@@ -105,6 +105,13 @@ size_t sx_spanrec_bloom_extent(const char *line, size_t len)
     return len >= 34 && (unsigned char)line[0] == SX_SPANREC_V1 ? 34 : len;
 }
 
+sx_str_t sx_spanrec_key(const char *line, size_t len)
+{
+    if (len >= 34 && (unsigned char)line[0] == SX_SPANREC_V1)
+        return (sx_str_t){line + 2, 32};
+    return (sx_str_t){"", 0};
+}
+
 /* ---- Decoding ---- */
 
 typedef struct rd {

@@ -50,6 +50,9 @@ int64_t sx_spanrec_ts(const sx_span_t *sp);
  * filters index those only): a record's version, bits and hex id; a whole
  * older OTLP JSON line, whose id is somewhere inside. */
 size_t sx_spanrec_bloom_extent(const char *line, size_t len);
+/* The key of a stored line: a record's trace id (hex); empty for an older
+ * OTLP JSON line. */
+sx_str_t sx_spanrec_key(const char *line, size_t len);
 /* Decode record p[0..n), stored at entry time ts, into out (initialised by
  * the caller on an arena; the record becomes its one resource, scope and
  * span; strings point into p). Returns 0, or -1 when the record is
