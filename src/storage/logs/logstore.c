@@ -1185,7 +1185,8 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
                 stats->chunks_skipped++;
             continue;
         }
-        rc = sx_lpart__chunk_decode(r.p, c, flags, hint ? hint->key : (sx_str_t){NULL, 0}, &d, &err);
+        sx_str_t key = hint ? hint->key : (sx_str_t){NULL, 0};
+        rc = sx_lpart__chunk_decode(r.p, c, flags, key, &d, &err);
         if (rc) {
             sx_log_error("logs", "%s", err.msg);
             break;

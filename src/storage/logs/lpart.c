@@ -303,17 +303,16 @@ sx_lpart_t *sx_lpart__writer_finish(sx_lpart_writer_t *w, sx_err_t *err)
     uint64_t keys_off = w->off;
     if (keyed && w->nkeys) {
         qsort(w->keys, w->nkeys, sizeof(uint64_t), cmp_u64);
-        sx_buf_t kb = SX_BUF_INIT;
-        char *q = sx_buf_reserve(&kb, w->nkeys * 8);
+        /* In place: a day's part may hold tens of millions of entries. */
         for (size_t i = 0; i < w->nkeys; i++) {
-            put_u32(q + 8 * i, (uint32_t)(w->keys[i] >> 32));
-            put_u32(q + 8 * i + 4, (uint32_t)w->keys[i]);
+            uint64_t v = w->keys[i];
+            char *q = (char *)&w->keys[i];
+            put_u32(q, (uint32_t)(v >> 32));
+            put_u32(q + 4, (uint32_t)v);
         }
-        kb.len = w->nkeys * 8;
         if (!rc)
-            rc = sx_write_full(w->fd, kb.ptr, kb.len);
-        w->off += kb.len;
-        sx_buf_dispose(&kb);
+            rc = sx_write_full(w->fd, w->keys, w->nkeys * 8);
+        w->off += w->nkeys * 8;
     }
     char foot[SX_LPART_FOOTER_KEYS];
     char *f = foot;
@@ -421,8 +420,9 @@ sx_lpart_t *sx_lpart__open(const char *path, uint64_t seq, const sx_log_line_cod
         uint32_t fmt = get_u32(r + 76);
         c->bloom_log2 = fmt & 0xff;
         c->lines_fmt = fmt >> 8;
-        bool bad = c->lines_fmt > (codec ? 1u : 0u) || c->n == 0 || c->mint > c->maxt || c->off_ts + c->len_ts > ioff ||
-                   c->off_lines + c->len_lines > ioff || c->off_meta + c->len_meta > ioff ||
+        bool bad = c->lines_fmt > (codec ? 1u : 0u) || c->n == 0 || c->mint > c->maxt ||
+                   c->off_ts + c->len_ts > ioff || c->off_lines + c->len_lines > ioff ||
+                   c->off_meta + c->len_meta > ioff ||
                    (c->bloom_log2 && (c->bloom_log2 < 3 || c->bloom_log2 > 40 ||
                                       c->off_bloom + ((uint64_t)1 << (c->bloom_log2 - 3)) > ioff)) ||
                    (i > 0 && (c->stream < p->chunks[i - 1].stream ||

@@ -35,7 +35,8 @@ enum {
 /* The columns read with a cursor, row after row, and the rows of a group:
  * where each group starts in them is kept, so that one trace's rows are
  * reached without walking the whole chunk. */
-static const int walked[] = {C_TID, C_PARENT, C_PRAW, C_TIME, C_NAME, C_MISC, C_ATTRS, C_EVL, C_RES};
+static const int walked[] = {C_TID,  C_PARENT, C_PRAW, C_TIME, C_NAME,
+                             C_MISC, C_ATTRS,  C_EVL,  C_RES};
 #define NWALKED (sizeof(walked) / sizeof(walked[0]))
 #define GROUP 32
 
