@@ -1835,6 +1835,96 @@ static void search_run(sx_api_ctx_t *ctx, sx_req_t *req, search_t *S, const char
         qsort(S->v, S->n, sizeof(*S->v), cmp_cand_newest);
 }
 
+/* The start, end and root span of a trace, read from its stored records
+ * without rendering them: what a search needs of a candidate when only
+ * trace-level facts (minDuration, maxDuration, the root) decide. */
+typedef struct extent_scan {
+    sx_str_t id;            /* 32 lower-case hex digits */
+    sx_arena_t scratch;     /* the record being read, reset span by span */
+    int64_t start, end;
+    int64_t root_ts;        /* the earliest span without a parent so far */
+    char root_span[17];
+    sx_arena_t *a;          /* the request's: the root's names */
+    const char *root_service, *root_name;
+    size_t n;
+    bool legacy;            /* a line in the older JSON form: not handled here */
+} extent_scan_t;
+
+static int on_extent_block(void *arg, const sx_log_block_t *blk)
+{
+    extent_scan_t *x = arg;
+    for (size_t i = 0; i < blk->n; i++) {
+        sx_str_t line = blk->lines[i];
+        if (!is_rec(line)) {
+            if (line.len && sx_str_eq(meta_get(blk, i, "trace_id"), x->id))
+                x->legacy = true;
+            continue;
+        }
+        if (memcmp(line.ptr + 2, x->id.ptr, 32) != 0)
+            continue;
+        if (++x->n > MAX_TRACE_SPANS)
+            return SX_ETOOLARGE;
+        sx_arena_reset(&x->scratch);
+        sx_span_batch_t sb;
+        sx_span_batch_init(&sb, &x->scratch);
+        if (sx_spanrec_decode(line.ptr, line.len, blk->ts[i], &sb))
+            continue;
+        const sx_span_t *sp = &sb.spans[0];
+        int64_t end = sp->end_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)sp->end_ns;
+        if (blk->ts[i] < x->start)
+            x->start = blk->ts[i];
+        if (end > x->end)
+            x->end = end;
+        if (sp->has_parent)
+            continue;
+        /* The root is the first parentless span by (start, span id), as
+         * trace_find sorts a trace. */
+        char sid[17];
+        sx_span_id_hex(sp->span_id, 8, sid);
+        if (x->root_name && (blk->ts[i] > x->root_ts ||
+                             (blk->ts[i] == x->root_ts && strcmp(sid, x->root_span) >= 0)))
+            continue;
+        x->root_ts = blk->ts[i];
+        memcpy(x->root_span, sid, sizeof(sid));
+        sx_str_t svc = sb.resources[0].service_name;
+        x->root_name = sx_arena_strndup(x->a, sp->name.ptr, sp->name.len);
+        x->root_service = sx_arena_strndup(x->a, svc.ptr, svc.len);
+    }
+    return 0;
+}
+
+/* cand_summary for candidate c straight from its records. Returns 0,
+ * SX_ETOOLARGE, or 1 when the trace has lines in the older form (the
+ * caller then looks it up whole). */
+static int cand_extent(sx_api_ctx_t *ctx, sx_req_t *req, cand_t *c)
+{
+    extent_scan_t x = {.id = {c->tid, 32}, .start = INT64_MAX, .end = INT64_MIN, .a = &req->arena};
+    sx_logstore_t *ls = sx_storage_logs_peek(ctx->storage, req->tenant, SX_TRACES);
+    c->root_service = c->root_name = NULL;
+    if (ls) {
+        sx_arena_init(&x.scratch);
+        sx_log_stream_t *st = NULL;
+        size_t nst = 0;
+        sx_logstore_select(ls, NULL, 0, INT64_MIN, INT64_MAX, &req->arena, &st, &nst);
+        sx_log_hint_t hint = {&x.id, 1, x.id};
+        int rc = 0;
+        for (size_t s = 0; s < nst && !rc && !x.legacy; s++)
+            rc = sx_logstore_read(ls, st[s].id, INT64_MIN, INT64_MAX,
+                                  SX_LOGREAD_LINES | SX_LOGREAD_META, &hint, on_extent_block, &x,
+                                  NULL);
+        sx_arena_dispose(&x.scratch);
+        if (rc == SX_ETOOLARGE)
+            return rc;
+        if (x.legacy)
+            return 1;
+    }
+    c->start = x.start == INT64_MAX ? c->newest : x.start;
+    c->end = x.end < c->start ? c->start : x.end;
+    c->root_service = x.root_service;
+    c->root_name = x.root_name;
+    return 0;
+}
+
 /* Root span, start and end of a candidate from its spans (found whole). */
 static void cand_summary(sx_arena_t *a, cand_t *c, const found_span_t *v, size_t n)
 {
@@ -2018,11 +2108,18 @@ static void on_tempo_search(sx_req_t *req, void *arg)
     cand_t *keep = sx_arena_alloc(&req->arena, (S.n + 1) * sizeof(cand_t));
     size_t nk = 0;
     for (size_t i = 0; i < S.n && nk < (size_t)limit && keep; i++) {
-        found_span_t *v;
-        size_t n;
-        if (trace_find(ctx, req, S.v[i].tid, INT64_MIN, INT64_MAX, &v, &n))
+        found_span_t *v = NULL;
+        size_t n = 0;
+        /* Trace-level facts come from the records alone unless the whole
+         * query is evaluated on the trace's spans. */
+        int rc = S.whole ? 1 : cand_extent(ctx, req, &S.v[i]);
+        if (rc == SX_ETOOLARGE)
             continue;
-        cand_summary(&req->arena, &S.v[i], v, n);
+        if (rc) {
+            if (trace_find(ctx, req, S.v[i].tid, INT64_MIN, INT64_MAX, &v, &n))
+                continue;
+            cand_summary(&req->arena, &S.v[i], v, n);
+        }
         int64_t d = S.v[i].end - S.v[i].start;
         if ((mind >= 0 && d < mind) || (maxd >= 0 && d > maxd))
             continue;
