@@ -1273,6 +1273,10 @@ typedef struct search {
     uint32_t stream;
     uint64_t entries, bytes;
     bool full;
+    /* Strings a stored record must hold to pass the prefilter: records
+     * keep string values verbatim, so one without them is not decoded. */
+    sx_str_t needles[8];
+    size_t nneedles;
 } search_t;
 
 /* The text of a scalar AnyValue (int as sent, bool true/false), or NULL. */
@@ -1656,6 +1660,15 @@ static void search_init(search_t *S, sx_arena_t *a, const sx_tql_query_t *q, siz
     views_init(&S->vs, a, &S->cur, 1, NULL);
     S->spans = (sx_tql_spans_t){view_get, &S->vs};
     sx_arena_init(&S->rec_arena);
+    S->nneedles = sx_tql_prefilter_strings(q, S->needles, 8);
+}
+
+static bool rec_has_needles(const search_t *S, sx_str_t line)
+{
+    for (size_t k = 0; k < S->nneedles; k++)
+        if (!sx_memmem(line.ptr, line.len, S->needles[k].ptr, S->needles[k].len))
+            return false;
+    return true;
 }
 
 static void search_dispose(search_t *S)
@@ -1745,6 +1758,8 @@ static int on_search_block(void *arg, const sx_log_block_t *blk)
         sx_str_t line = blk->lines ? blk->lines[j] : SX_STR_NULL, tid;
         S->bytes += line.len;
         if (is_rec(line)) {
+            if (!rec_has_needles(S, line))
+                continue;
             /* Records are read in place: decoded, never rendered. */
             sx_arena_reset(&S->rec_arena);
             sx_span_batch_init(&S->rec, &S->rec_arena);
@@ -1788,8 +1803,9 @@ static void search_window(sx_logstore_t *ls, sx_req_t *req, search_t *S, const c
     for (size_t s = 0; s < nst && !S->full; s++) {
         S->stream = (uint32_t)s + 1;
         S->stream_n = 0;
+        sx_log_hint_t hint = {.values = S->needles, .nvalues = S->nneedles};
         sx_logstore_read(ls, st[s].id, lo, hi, SX_LOGREAD_LINES | SX_LOGREAD_META | SX_LOGREAD_BACKWARD,
-                         NULL, on_search_block, S, NULL);
+                         S->nneedles ? &hint : NULL, on_search_block, S, NULL);
     }
 }
 

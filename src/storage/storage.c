@@ -68,7 +68,7 @@ static bool tenant_name_ok(const char *t)
 /* Spans are stored by column, each chunk's records cut into fields, and
  * parts index which chunks hold each trace id. */
 static const sx_log_line_codec_t span_columns = {sx_spancol_encode, sx_spancol_decode,
-                                                 sx_spanrec_key};
+                                                 sx_spanrec_key, true};
 
 static sx_logstore_t *open_logstore(sx_storage_t *s, const char *dir, int kind, sx_err_t *err)
 {

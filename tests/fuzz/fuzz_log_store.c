@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += len;
     }
     static const sx_log_line_codec_t codec = {sx_spancol_encode, sx_spancol_decode,
-                                              sx_spanrec_key};
+                                              sx_spanrec_key, true};
     sx_logstore_opts_t o = {0, 0, 1, 0, NULL, &codec};
     sx_err_t err;
     sx_logstore_t *ls = sx_logstore__open(dir, &o, &err);
@@ -77,7 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n;
         sx_logstore_select(ls, NULL, 0, INT64_MIN, INT64_MAX, &a, &st, &n);
         sx_str_t needle = SX_STR_LIT("error");
-        sx_log_hint_t hint = {&needle, 1, SX_STR_LIT("0102030405060708090a0b0c0d0e0f10")};
+        sx_str_t value = SX_STR_LIT("api");
+        sx_log_hint_t hint = {&needle, 1, SX_STR_LIT("0102030405060708090a0b0c0d0e0f10"), &value,
+                              1};
         size_t total = 0;
         for (size_t i = 0; i < n; i++) {
             sx_logstore_read(ls, st[i].id, INT64_MIN, INT64_MAX,

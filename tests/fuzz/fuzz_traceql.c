@@ -6,8 +6,10 @@
  * A query that parses is evaluated on a small synthetic trace (parent and child
  * spans, an orphan, a parent cycle, array, bool and float attributes) and
  * must keep the promises the trace API relies on: the scan's prefilter
- * passes some span of every matching trace, and for an exact query it
- * selects exactly the spans the whole-trace evaluation selects. */
+ * passes some span of every matching trace, for an exact query it
+ * selects exactly the spans the whole-trace evaluation selects, and every
+ * span it passes has each of sx_tql_prefilter_strings as the value of one
+ * of its string fields. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -103,8 +105,20 @@ static void get(void *ctx, size_t i, const sx_tql_field_t *f, sx_tql_value_t *ou
     }
 }
 
+/* Whether s is the value of one of span i's string fields. */
+static bool has_string(size_t i, sx_str_t s)
+{
+    const char *v[] = {spans[i].name, spans[i].msg, spans[i].svc, i == 1 ? "x" : NULL};
+    for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
+        if (v[k] && strlen(v[k]) == s.len && memcmp(v[k], s.ptr, s.len) == 0)
+            return true;
+    return false;
+}
+
 static void check(const sx_tql_query_t *q, bool chain)
 {
+    sx_str_t strs[8];
+    size_t nstrs = sx_tql_prefilter_strings(q, strs, 8);
     int32_t parent[NSPANS];
     uint8_t match[NSPANS];
     for (int i = 0; i < NSPANS; i++)
@@ -118,6 +132,9 @@ static void check(const sx_tql_query_t *q, bool chain)
         pass += p;
         if (sx_tql_query_exact(q) && p != (match[i] == 1))
             abort(); /* an exact prefilter is the answer */
+        for (size_t k = 0; k < nstrs && p; k++)
+            if (!has_string((size_t)i, strs[k]))
+                abort(); /* a passing span has the prefilter's strings */
     }
     if (cnt != n || (n && !pass))
         abort(); /* a matching trace has a span that passes the prefilter */

@@ -166,6 +166,79 @@ unsigned sx_tql_prefilter_reads(const sx_tql_query_t *q)
     return reads(q->pre);
 }
 
+/* Whether text could be the text form of a number or a bool (to_text):
+ * then an attribute of that type may match it, whose value is not the
+ * text's bytes. */
+static bool maybe_scalar_text(sx_str_t t)
+{
+    char buf[64];
+    if (t.len == 0 || t.len >= sizeof(buf))
+        return t.len == 0;
+    memcpy(buf, t.ptr, t.len);
+    buf[t.len] = 0;
+    char *end;
+    (void)strtod(buf, &end);
+    return *end == 0 || strcmp(buf, "true") == 0 || strcmp(buf, "false") == 0;
+}
+
+/* A field = "string" test that only a span holding the string as a value
+ * of its own can pass: the string, else an empty one. */
+static sx_str_t eq_string(const tql_expr_t *x)
+{
+    if (x->kind != X_FOLD || x->fold.n != 2 || x->fold.op[1] != OP_EQ)
+        return (sx_str_t){NULL, 0};
+    const tql_expr_t *f = x->fold.k[0], *v = x->fold.k[1];
+    if (f->kind == X_STATIC) {
+        const tql_expr_t *t = f;
+        f = v;
+        v = t;
+    }
+    if (f->kind != X_FIELD || v->kind != X_STATIC || v->v.type != SX_TQL_T_STRING)
+        return (sx_str_t){NULL, 0};
+    switch (f->f.kind) {
+    case SX_TQL_F_ATTR:
+        if (f->f.text && maybe_scalar_text(v->v.s))
+            return (sx_str_t){NULL, 0};
+        /* An array attribute matches by element, and a store may keep an
+         * array as JSON text: only strings JSON writes as they are. */
+        for (size_t k = 0; k < v->v.s.len; k++) {
+            unsigned char c = (unsigned char)v->v.s.ptr[k];
+            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' ||
+                c == '&')
+                return (sx_str_t){NULL, 0};
+        }
+        return v->v.s;
+    case SX_TQL_F_NAME:
+    case SX_TQL_F_STATUS_MESSAGE: return v->v.s;
+    default: return (sx_str_t){NULL, 0};
+    }
+}
+
+static void collect_strings(const tql_expr_t *x, sx_str_t *out, size_t max, size_t *n)
+{
+    sx_str_t s = eq_string(x);
+    if (s.len) {
+        if (*n < max)
+            out[(*n)++] = s;
+        return;
+    }
+    if (x->kind != X_FOLD)
+        return;
+    for (size_t j = 1; j < x->fold.n; j++)
+        if (x->fold.op[j] != OP_AND)
+            return;
+    for (size_t j = 0; j < x->fold.n; j++)
+        collect_strings(x->fold.k[j], out, max, n);
+}
+
+size_t sx_tql_prefilter_strings(const sx_tql_query_t *q, sx_str_t *out, size_t max)
+{
+    size_t n = 0;
+    if (q && q->pre)
+        collect_strings(q->pre, out, max, &n);
+    return n;
+}
+
 bool sx_tql_query_exact(const sx_tql_query_t *q)
 {
     return q->exact;

@@ -144,6 +144,13 @@ bool sx_tql_span_prefilter(const sx_tql_query_t *q, const sx_tql_spans_t *s, siz
  * so that a scan can leave out what no span test needs. */
 unsigned sx_tql_prefilter_reads(const sx_tql_query_t *q);
 
+/* Strings that every span passing the prefilter has as the exact value of
+ * one of its string fields (span name, status message, a string
+ * attribute), from `field = "string"` tests the prefilter ANDs; at most
+ * max of them into out. A store that keeps string values verbatim can
+ * skip, unread, a span whose stored bytes lack one. */
+size_t sx_tql_prefilter_strings(const sx_tql_query_t *q, sx_str_t *out, size_t max);
+
 /* Evaluate the whole query on one trace of n spans, parent[i] being the
  * index of span i's parent or -1 (out of range or cyclic links are treated
  * as roots or left out of ancestry). Sets match[i] to 1 for every span the

@@ -1185,8 +1185,7 @@ int sx_logstore_read(sx_logstore_t *ls, uint32_t id, int64_t mint, int64_t maxt,
                 stats->chunks_skipped++;
             continue;
         }
-        sx_str_t key = hint ? hint->key : (sx_str_t){NULL, 0};
-        rc = sx_lpart__chunk_decode(r.p, c, flags, key, &d, &err);
+        rc = sx_lpart__chunk_decode(r.p, c, flags, hint, &d, &err);
         if (rc) {
             sx_log_error("logs", "%s", err.msg);
             break;
@@ -1340,8 +1339,8 @@ static int msrc_next(msrc_t *m, bool *more, sx_err_t *err)
             return 0;
         }
         const sx_lchunk_t *c = &m->p->chunks[m->c++];
-        int rc = sx_lpart__chunk_decode(m->p, c, SX_LOGREAD_LINES | SX_LOGREAD_META,
-                                        (sx_str_t){NULL, 0}, &m->d, err);
+        int rc = sx_lpart__chunk_decode(m->p, c, SX_LOGREAD_LINES | SX_LOGREAD_META, NULL, &m->d,
+                                        err);
         if (rc)
             return rc;
         m->j = 0;

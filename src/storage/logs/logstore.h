@@ -41,6 +41,10 @@ typedef struct sx_log_line_codec {
     /* The key of a line (empty: none). Part files index which chunks hold
      * each key, so a read whose hint has a key visits only those. */
     sx_str_t (*key)(const char *line, size_t len);
+    /* The coded form holds each string value of a line (the codec's to
+     * define: a span record's string fields) verbatim, so a hint's values
+     * can rule a chunk out before it is decoded. */
+    bool verbatim;
 } sx_log_line_codec_t;
 
 typedef struct sx_logstore_opts {
@@ -121,6 +125,12 @@ typedef struct sx_log_hint {
     /* Non-empty: in chunks kept by a line codec, lines whose codec key
      * (a span record's trace id) is not this may come back empty. */
     sx_str_t key;
+    /* Strings every wanted line holds as a whole value (a span record's
+     * string field, for the span codec): a chunk kept by a verbatim line
+     * codec whose stored form lacks one is not decoded, its lines coming
+     * back empty. Other chunks ignore them. */
+    const sx_str_t *values;
+    size_t nvalues;
 } sx_log_hint_t;
 
 typedef int (*sx_log_block_fn)(void *ctx, const sx_log_block_t *blk);

@@ -120,11 +120,11 @@ typedef struct sx_lchunk_data {
     size_t cap, meta_cap, n;
 } sx_lchunk_data_t;
 
-/* Decode the columns asked for (SX_LOGREAD_LINES / _META) of chunk c;
- * key is passed to the line codec (sx_log_hint_t.key). Returns 0 or
- * SX_ECORRUPT (err filled). */
-int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags, sx_str_t key,
-                           sx_lchunk_data_t *d, sx_err_t *err);
+/* Decode the columns asked for (SX_LOGREAD_LINES / _META) of chunk c,
+ * with hint's key and values (may be NULL) applied to the lines. Returns 0
+ * or SX_ECORRUPT (err filled). */
+int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags,
+                           const sx_log_hint_t *hint, sx_lchunk_data_t *d, sx_err_t *err);
 void sx_lchunk_data_dispose(sx_lchunk_data_t *d);
 
 /* ---- bloom.c ---- */

@@ -515,8 +515,26 @@ static int decompress(const sx_lpart_t *p, uint64_t off, uint32_t len, sx_buf_t 
     return 0;
 }
 
-int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags, sx_str_t key,
-                           sx_lchunk_data_t *d, sx_err_t *err)
+/* Whether buffer b lacks one of hint's values: then no line of it is
+ * wanted (lines keep string values verbatim, plain or coded). */
+static bool lacks_value(const sx_log_hint_t *hint, const sx_buf_t *b)
+{
+    for (size_t i = 0; hint && i < hint->nvalues; i++)
+        if (hint->values[i].len &&
+            !sx_memmem(b->ptr, b->len, hint->values[i].ptr, hint->values[i].len))
+            return true;
+    return false;
+}
+
+/* All n lines empty. */
+static void empty_lines(sx_lchunk_data_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        d->lines[i] = (sx_str_t){"", 0};
+}
+
+int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags,
+                           const sx_log_hint_t *hint, sx_lchunk_data_t *d, sx_err_t *err)
 {
     size_t n = c->n;
     if (n > d->cap) {
@@ -541,7 +559,11 @@ int sx_lpart__chunk_decode(const sx_lpart_t *p, const sx_lchunk_t *c, int flags,
     if ((flags & SX_LOGREAD_LINES) && c->lines_fmt == 1) {
         if ((rc = decompress(p, c->off_lines, c->len_lines, &d->raw_coded, err)))
             return rc;
-        if (p->codec->decode(d->raw_coded.ptr, d->raw_coded.len, n, key, &d->raw_lines, d->lines))
+        sx_str_t key = hint ? hint->key : (sx_str_t){NULL, 0};
+        if (p->codec->verbatim && lacks_value(hint, &d->raw_coded))
+            empty_lines(d, n);
+        else if (p->codec->decode(d->raw_coded.ptr, d->raw_coded.len, n, key, &d->raw_lines,
+                                  d->lines))
             return sx_err_set(err, SX_ECORRUPT, "%s: corrupt log chunk lines (coded)", p->path);
     } else if (flags & SX_LOGREAD_LINES) {
         if ((rc = decompress(p, c->off_lines, c->len_lines, &d->raw_lines, err)))

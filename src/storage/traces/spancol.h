@@ -3,7 +3,10 @@
  * codec of the trace store. A chunk's records (spanrec.h) are cut into
  * their fields and each field is written with its like, so that zstd sees
  * runs of trace ids, of durations, of span names, of attribute lists, and
- * each resource once; decoding rebuilds the records byte for byte.
+ * each resource once; decoding rebuilds the records byte for byte. Every
+ * string field of a record (name, status message, attribute values,
+ * resource and scope strings) lies whole in one column, so a string that
+ * the column form lacks is no record's field value.
  *
  * Layout (after the store's zstd): u8 version, uvarint column count, one
  * uvarint byte length per column, then the columns in this order:

@@ -509,6 +509,58 @@ static void test_traceql_tags_and_jaeger_builders(void **state)
     sx_arena_dispose(&a);
 }
 
+/* The strings a passing span must hold: AND-ed `field = "string"` tests
+ * only, and none that a number, bool or escaped array element could
+ * match without the same bytes. */
+static void test_traceql_prefilter_strings(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q;    /* TraceQL, or tags= when tags */
+        int tags;
+        const char *want; /* the strings joined by '|' */
+    } cases[] = {
+        {"{ span.http.route = \"/api/cart\" }", 0, "/api/cart"},
+        {"{ .a = \"x\" && name = \"GET /\" && duration > 1s }", 0, "x|GET /"},
+        {"{ resource.service.name = \"pay\" && (statusMessage = \"m\" && .b != \"y\") }", 0,
+         "pay|m"},
+        {"{ .a = \"x\" || .b = \"y\" }", 0, ""},
+        {"{ .a =~ \"x\" }", 0, ""},
+        {"{ .a = \"say \\\"hi\\\"\" }", 0, ""},
+        {"{ .a = \"caf\xc3\xa9\" }", 0, ""},
+        {"{ .a = 5 }", 0, ""},
+        {"{ }", 0, ""},
+        {"service.name=checkout", 1, "checkout"},
+        {"http.status_code=500", 1, ""},
+        {"ratio=1.5", 1, ""},
+        {"ok=true", 1, ""},
+        {"status=error", 1, ""},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        sx_arena_t a;
+        sx_arena_init(&a);
+        sx_err_t err;
+        sx_tql_query_t *q = NULL;
+        if (cases[c].tags) {
+            q = sx_tql_query_new(&a);
+            assert_int_equal(sx_tql_tags_parse(&a, q, cases[c].q, &err), 0);
+        } else {
+            q = parse(&a, cases[c].q, &err);
+        }
+        assert_non_null(q);
+        sx_str_t out[8];
+        size_t n = sx_tql_prefilter_strings(q, out, 8);
+        char got[256] = "";
+        for (size_t k = 0; k < n; k++)
+            snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%.*s", k ? "|" : "",
+                     (int)out[k].len, out[k].ptr);
+        if (strcmp(got, cases[c].want) != 0)
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[c].q, got, cases[c].want);
+        sx_tql_query_dispose(q);
+        sx_arena_dispose(&a);
+    }
+}
+
 static void test_traceql_field_names(void **state)
 {
     (void)state;
@@ -602,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_traceql_exact_and_prefilter),
         cmocka_unit_test(test_traceql_reports_read_and_selected_attributes),
         cmocka_unit_test(test_traceql_tags_and_jaeger_builders),
+        cmocka_unit_test(test_traceql_prefilter_strings),
         cmocka_unit_test(test_traceql_field_names),
         cmocka_unit_test(test_traceql_structure_tolerates_bad_links),
         cmocka_unit_test(test_traceql_arena_limit_is_an_error),

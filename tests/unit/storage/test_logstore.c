@@ -472,6 +472,11 @@ static void test_line_codec(void **state)
     h.key = SX_STR_LIT("plain");
     read_all(ls, "web", INT64_MIN, INT64_MAX, SX_LOGREAD_LINES, &h, c, NULL);
     assert_string_equal(c->lines[3], "plain line 3");
+    /* Values: ignored by a codec that does not keep them verbatim. */
+    sx_str_t val = SX_STR_LIT("nowhere");
+    sx_log_hint_t hv = {.values = &val, .nvalues = 1};
+    read_all(ls, "api", INT64_MIN, INT64_MAX, SX_LOGREAD_LINES, &hv, c, NULL);
+    assert_string_equal(c->lines[5], "alpha line 5");
     /* A part with a line that has no key has no key index: reads with a
      * key visit its chunks. */
     push(ls, "old", "", T0, 1000, 4);
@@ -498,6 +503,20 @@ static void test_line_codec(void **state)
     read_all(ls, "api", INT64_MIN, INT64_MAX, SX_LOGREAD_LINES, &h, c, NULL);
     assert_int_equal(c->n, 105);
     assert_string_equal(c->lines[104], "alpha line 4");
+    sx_logstore__close(ls);
+    /* A verbatim codec (the same form, said to keep values verbatim): a
+     * chunk whose stored form lacks a value comes back with empty lines,
+     * one that has it in full. */
+    static const sx_log_line_codec_t verb = {rev_encode, rev_decode, first_word, true};
+    o.line_codec = &verb;
+    ls = sx_logstore__open(tmpdir, &o, &err);
+    assert_non_null(ls);
+    read_all(ls, "api", INT64_MIN, INT64_MAX, SX_LOGREAD_LINES, &hv, c, NULL);
+    assert_int_equal(c->n, 105);
+    assert_string_equal(c->lines[5], "");
+    val = (sx_str_t)SX_STR_LIT("4 enil"); /* bytes of the stored (reversed) form */
+    read_all(ls, "api", INT64_MIN, INT64_MAX, SX_LOGREAD_LINES, &hv, c, NULL);
+    assert_string_equal(c->lines[5], "alpha line 5");
     sx_logstore__close(ls);
     o.line_codec = NULL;
     assert_null(sx_logstore__open(tmpdir, &o, &err));
