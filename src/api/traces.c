@@ -2120,7 +2120,12 @@ static void on_tempo_search(sx_req_t *req, void *arg)
     search_init(&S, &req->arena, tq, 0);
     S.per_stream = trace_filter || S.whole ? SEARCH_MAX_CANDS : (size_t)limit;
     S.want = trace_filter || S.whole ? 0 : (size_t)limit;
-    search_run(ctx, req, &S, NULL, mint, maxt);
+    /* Spans whose resource must name one service are all in its stream. */
+    sx_str_t rsvc = sx_tql_prefilter_resource(tq, "service.name");
+    const char *svc = rsvc.len && !memchr(rsvc.ptr, 0, rsvc.len)
+                          ? sx_arena_strndup(&req->arena, rsvc.ptr, rsvc.len)
+                          : NULL;
+    search_run(ctx, req, &S, svc, mint, maxt);
     cand_t *keep = sx_arena_alloc(&req->arena, (S.n + 1) * sizeof(cand_t));
     size_t nk = 0;
     for (size_t i = 0; i < S.n && nk < (size_t)limit && keep; i++) {

@@ -9,7 +9,7 @@
  * passes some span of every matching trace, for an exact query it
  * selects exactly the spans the whole-trace evaluation selects, and every
  * span it passes has each of sx_tql_prefilter_strings as the value of one
- * of its string fields. */
+ * of its string fields and the service sx_tql_prefilter_resource names. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -119,6 +119,7 @@ static void check(const sx_tql_query_t *q, bool chain)
 {
     sx_str_t strs[8];
     size_t nstrs = sx_tql_prefilter_strings(q, strs, 8);
+    sx_str_t rsvc = sx_tql_prefilter_resource(q, "service.name");
     int32_t parent[NSPANS];
     uint8_t match[NSPANS];
     for (int i = 0; i < NSPANS; i++)
@@ -135,6 +136,8 @@ static void check(const sx_tql_query_t *q, bool chain)
         for (size_t k = 0; k < nstrs && p; k++)
             if (!has_string((size_t)i, strs[k]))
                 abort(); /* a passing span has the prefilter's strings */
+        if (p && rsvc.len && !sx_str_eq_cstr(rsvc, spans[i].svc))
+            abort(); /* and the resource service it names */
     }
     if (cnt != n || (n && !pass))
         abort(); /* a matching trace has a span that passes the prefilter */

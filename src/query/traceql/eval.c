@@ -231,6 +231,40 @@ static void collect_strings(const tql_expr_t *x, sx_str_t *out, size_t max, size
         collect_strings(x->fold.k[j], out, max, n);
 }
 
+/* The value of an AND-ed `resource.<key> = "string"` test in x, or empty. */
+static sx_str_t resource_eq(const tql_expr_t *x, const char *key)
+{
+    if (x->kind != X_FOLD)
+        return (sx_str_t){NULL, 0};
+    if (x->fold.n == 2 && x->fold.op[1] == OP_EQ) {
+        const tql_expr_t *f = x->fold.k[0], *v = x->fold.k[1];
+        if (f->kind == X_STATIC) {
+            const tql_expr_t *t = f;
+            f = v;
+            v = t;
+        }
+        if (f->kind == X_FIELD && f->f.kind == SX_TQL_F_ATTR && !f->f.text &&
+            f->f.scope == SX_TQL_SCOPE_RESOURCE && sx_str_eq_cstr(f->f.key, key) &&
+            v->kind == X_STATIC && v->v.type == SX_TQL_T_STRING)
+            return v->v.s;
+        return (sx_str_t){NULL, 0};
+    }
+    for (size_t j = 1; j < x->fold.n; j++)
+        if (x->fold.op[j] != OP_AND)
+            return (sx_str_t){NULL, 0};
+    for (size_t j = 0; j < x->fold.n; j++) {
+        sx_str_t r = resource_eq(x->fold.k[j], key);
+        if (r.len)
+            return r;
+    }
+    return (sx_str_t){NULL, 0};
+}
+
+sx_str_t sx_tql_prefilter_resource(const sx_tql_query_t *q, const char *key)
+{
+    return q && q->pre ? resource_eq(q->pre, key) : (sx_str_t){NULL, 0};
+}
+
 size_t sx_tql_prefilter_strings(const sx_tql_query_t *q, sx_str_t *out, size_t max)
 {
     size_t n = 0;

@@ -151,6 +151,11 @@ unsigned sx_tql_prefilter_reads(const sx_tql_query_t *q);
  * skip, unread, a span whose stored bytes lack one. */
 size_t sx_tql_prefilter_strings(const sx_tql_query_t *q, sx_str_t *out, size_t max);
 
+/* The string that resource attribute key (such as "service.name") of
+ * every span passing the prefilter equals, from an AND-ed
+ * `resource.<key> = "string"` test; empty when there is none. */
+sx_str_t sx_tql_prefilter_resource(const sx_tql_query_t *q, const char *key);
+
 /* Evaluate the whole query on one trace of n spans, parent[i] being the
  * index of span i's parent or -1 (out of range or cyclic links are treated
  * as roots or left out of ancestry). Sets match[i] to 1 for every span the

@@ -548,6 +548,11 @@ static void test_traceql_prefilter_strings(void **state)
             q = parse(&a, cases[c].q, &err);
         }
         assert_non_null(q);
+        sx_str_t svc = sx_tql_prefilter_resource(q, "service.name");
+        if (strstr(cases[c].q, "resource.service.name = \"pay\""))
+            assert_true(sx_str_eq_cstr(svc, "pay"));
+        else
+            assert_int_equal(svc.len, 0);
         sx_str_t out[8];
         size_t n = sx_tql_prefilter_strings(q, out, 8);
         char got[256] = "";
