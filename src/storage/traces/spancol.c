@@ -109,6 +109,16 @@ static void skip_time(cur_t *c, int bits)
     uv(c);
 }
 
+static void skip_time_start(cur_t *c)
+{
+    skip_time(c, SX_SPANREC_START);
+}
+
+static void skip_time_dur(cur_t *c)
+{
+    skip_time(c, 0);
+}
+
 static void skip_misc(cur_t *c)
 {
     uv(c);
@@ -213,9 +223,12 @@ typedef struct rec {
     unsigned char bits;
 } rec_t;
 
-static slice_t since(const unsigned char *from, const cur_t *c)
+/* The bytes one field of c takes, walked by skip. */
+static slice_t walk(cur_t *c, void (*skip)(cur_t *))
 {
-    return (slice_t){from, (size_t)(c->p - from)};
+    const unsigned char *f = c->p;
+    skip(c);
+    return (slice_t){f, (size_t)(c->p - f)};
 }
 
 static int hexval(int c)
@@ -239,24 +252,12 @@ static bool cut(sx_str_t l, rec_t *r)
             return false;
     r->span = take(&c, 8);
     r->parent = r->bits & SX_SPANREC_PARENT ? take(&c, 8) : NULL;
-    const unsigned char *f = c.p;
-    skip_time(&c, r->bits);
-    r->time = since(f, &c);
-    f = c.p;
-    skip_str(&c);
-    r->name = since(f, &c);
-    f = c.p;
-    skip_misc(&c);
-    r->misc = since(f, &c);
-    f = c.p;
-    skip_attrs(&c);
-    r->attrs = since(f, &c);
-    f = c.p;
-    skip_evl(&c);
-    r->evl = since(f, &c);
-    f = c.p;
-    skip_res(&c);
-    r->res = since(f, &c);
+    r->time = walk(&c, r->bits & SX_SPANREC_START ? skip_time_start : skip_time_dur);
+    r->name = walk(&c, skip_str);
+    r->misc = walk(&c, skip_misc);
+    r->attrs = walk(&c, skip_attrs);
+    r->evl = walk(&c, skip_evl);
+    r->res = walk(&c, skip_res);
     return !c.bad && c.p == c.end;
 }
 
@@ -358,9 +359,7 @@ static bool walk_table(cur_t *c, void (*skip)(cur_t *), slice_t *ents, size_t ma
     while (c->p < c->end && !c->bad) {
         if (*ne == max)
             return false;
-        const unsigned char *f = c->p;
-        skip(c);
-        ents[(*ne)++] = since(f, c);
+        ents[(*ne)++] = walk(c, skip);
     }
     return !c->bad;
 }
@@ -398,20 +397,9 @@ static bool open_cols(const char *in, size_t len, size_t n, cols_t *k)
  * keep. */
 static void field(cur_t *c, void (*skip)(cur_t *), bool keep, sx_buf_t *out)
 {
-    const unsigned char *f = c->p;
-    skip(c);
+    slice_t f = walk(c, skip);
     if (keep && !c->bad)
-        sx_buf_append(out, f, (size_t)(c->p - f));
-}
-
-static void skip_time_start(cur_t *c)
-{
-    skip_time(c, SX_SPANREC_START);
-}
-
-static void skip_time_dur(cur_t *c)
-{
-    skip_time(c, 0);
+        sx_buf_append(out, f.p, f.n);
 }
 
 /* An index into a table of ne entries, read from c. */
