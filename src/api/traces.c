@@ -1903,6 +1903,8 @@ static int on_extent_block(void *arg, const sx_log_block_t *blk)
         x->root_ts = blk->ts[i];
         memcpy(x->root_span, sid, sizeof(sid));
         sx_str_t svc = sb.resources[0].service_name;
+        if (!svc.len)
+            svc = (sx_str_t)SX_STR_LIT("unknown_service"); /* as resource_service says */
         x->root_name = sx_arena_strndup(x->a, sp->name.ptr, sp->name.len);
         x->root_service = sx_arena_strndup(x->a, svc.ptr, svc.len);
     }

@@ -326,6 +326,30 @@ def main():
     ss = srv.get_json("/api/search", dict(rng, q="{ resource.service.name = \"big\" } | count() > 4500"))
     check_eq(ss["traces"][0]["spanSet"]["matched"], 4502, "big trace: matched counts every span")
 
+    # A root whose resource has no service.name: the summary names
+    # unknown_service, whether the trace is summed up from its records
+    # (a lone filter) or evaluated whole (a structural query); a rarer
+    # child name is found by the string shortcut in both.
+    F = "f6" * 16
+    f0 = T0 - 200 * NS
+    nosvc = {"resourceSpans": [
+        {"resource": {"attributes": [attr("host.name", S("h1"))]},
+         "scopeSpans": [{"scope": {"name": "test"},
+                         "spans": [span(F, "f" + "0" * 15, "anon-root", f0, 40 * MS)]}]},
+        rs("kid", [span(F, "f1" + "0" * 14, "anon-kid", f0 + MS, 5 * MS, parent="f" + "0" * 15)]),
+    ]}
+    check_eq(post_traces(srv, nosvc).status, 200, "POST a trace whose root has no service")
+    rng = {"start": f0 // NS - 1, "end": f0 // NS + 1}
+    for q in ('{ name = "anon-kid" }', '{ name = "anon-root" } > { name = "anon-kid" }'):
+        for flushed in (False, True):
+            if flushed:
+                srv.request("POST", "/api/v1/admin/flush")
+            r = srv.get_json("/api/search", dict(rng, q=q))
+            got = [(x["traceID"], x["rootServiceName"], x.get("rootTraceName"), x["durationMs"])
+                   for x in r["traces"]]
+            check_eq(got, [(F, "unknown_service", "anon-root", 40)],
+                     "root without service.name: q=%s%s" % (q, " after flush" if flushed else ""))
+
     check_eq(srv.sanitizer_reports(), [], "no sanitizer reports")
     srv.stop()
 
