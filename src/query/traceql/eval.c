@@ -181,35 +181,58 @@ static bool maybe_scalar_text(sx_str_t t)
     return *end == 0 || strcmp(buf, "true") == 0 || strcmp(buf, "false") == 0;
 }
 
+/* x as a `field = "string"` test (either side): the field and the string. */
+static bool field_eq_string(const tql_expr_t *x, const sx_tql_field_t **f, sx_str_t *s)
+{
+    if (x->kind != X_FOLD || x->fold.n != 2 || x->fold.op[1] != OP_EQ)
+        return false;
+    const tql_expr_t *l = x->fold.k[0], *r = x->fold.k[1];
+    if (l->kind == X_STATIC) {
+        const tql_expr_t *t = l;
+        l = r;
+        r = t;
+    }
+    if (l->kind != X_FIELD || r->kind != X_STATIC || r->v.type != SX_TQL_T_STRING)
+        return false;
+    *f = &l->f;
+    *s = r->v.s;
+    return true;
+}
+
+/* Whether x is a chain of &&, each part of which must hold. */
+static bool is_and(const tql_expr_t *x)
+{
+    if (x->kind != X_FOLD)
+        return false;
+    for (size_t j = 1; j < x->fold.n; j++)
+        if (x->fold.op[j] != OP_AND)
+            return false;
+    return true;
+}
+
 /* A field = "string" test that only a span holding the string as a value
  * of its own can pass: the string, else an empty one. */
 static sx_str_t eq_string(const tql_expr_t *x)
 {
-    if (x->kind != X_FOLD || x->fold.n != 2 || x->fold.op[1] != OP_EQ)
+    const sx_tql_field_t *f;
+    sx_str_t v;
+    if (!field_eq_string(x, &f, &v))
         return (sx_str_t){NULL, 0};
-    const tql_expr_t *f = x->fold.k[0], *v = x->fold.k[1];
-    if (f->kind == X_STATIC) {
-        const tql_expr_t *t = f;
-        f = v;
-        v = t;
-    }
-    if (f->kind != X_FIELD || v->kind != X_STATIC || v->v.type != SX_TQL_T_STRING)
-        return (sx_str_t){NULL, 0};
-    switch (f->f.kind) {
+    switch (f->kind) {
     case SX_TQL_F_ATTR:
-        if (f->f.text && maybe_scalar_text(v->v.s))
+        if (f->text && maybe_scalar_text(v))
             return (sx_str_t){NULL, 0};
         /* An array attribute matches by element, and a store may keep an
          * array as JSON text: only strings JSON writes as they are. */
-        for (size_t k = 0; k < v->v.s.len; k++) {
-            unsigned char c = (unsigned char)v->v.s.ptr[k];
+        for (size_t k = 0; k < v.len; k++) {
+            unsigned char c = (unsigned char)v.ptr[k];
             if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' ||
                 c == '&')
                 return (sx_str_t){NULL, 0};
         }
-        return v->v.s;
+        return v;
     case SX_TQL_F_NAME:
-    case SX_TQL_F_STATUS_MESSAGE: return v->v.s;
+    case SX_TQL_F_STATUS_MESSAGE: return v;
     default: return (sx_str_t){NULL, 0};
     }
 }
@@ -220,43 +243,28 @@ static void collect_strings(const tql_expr_t *x, sx_str_t *out, size_t max, size
     if (s.len) {
         if (*n < max)
             out[(*n)++] = s;
-        return;
+    } else if (is_and(x)) {
+        for (size_t j = 0; j < x->fold.n; j++)
+            collect_strings(x->fold.k[j], out, max, n);
     }
-    if (x->kind != X_FOLD)
-        return;
-    for (size_t j = 1; j < x->fold.n; j++)
-        if (x->fold.op[j] != OP_AND)
-            return;
-    for (size_t j = 0; j < x->fold.n; j++)
-        collect_strings(x->fold.k[j], out, max, n);
 }
 
 /* The value of an AND-ed `resource.<key> = "string"` test in x, or empty. */
 static sx_str_t resource_eq(const tql_expr_t *x, const char *key)
 {
-    if (x->kind != X_FOLD)
-        return (sx_str_t){NULL, 0};
-    if (x->fold.n == 2 && x->fold.op[1] == OP_EQ) {
-        const tql_expr_t *f = x->fold.k[0], *v = x->fold.k[1];
-        if (f->kind == X_STATIC) {
-            const tql_expr_t *t = f;
-            f = v;
-            v = t;
+    const sx_tql_field_t *f;
+    sx_str_t v;
+    if (field_eq_string(x, &f, &v))
+        return f->kind == SX_TQL_F_ATTR && !f->text && f->scope == SX_TQL_SCOPE_RESOURCE &&
+                       sx_str_eq_cstr(f->key, key)
+                   ? v
+                   : (sx_str_t){NULL, 0};
+    if (is_and(x))
+        for (size_t j = 0; j < x->fold.n; j++) {
+            sx_str_t r = resource_eq(x->fold.k[j], key);
+            if (r.len)
+                return r;
         }
-        if (f->kind == X_FIELD && f->f.kind == SX_TQL_F_ATTR && !f->f.text &&
-            f->f.scope == SX_TQL_SCOPE_RESOURCE && sx_str_eq_cstr(f->f.key, key) &&
-            v->kind == X_STATIC && v->v.type == SX_TQL_T_STRING)
-            return v->v.s;
-        return (sx_str_t){NULL, 0};
-    }
-    for (size_t j = 1; j < x->fold.n; j++)
-        if (x->fold.op[j] != OP_AND)
-            return (sx_str_t){NULL, 0};
-    for (size_t j = 0; j < x->fold.n; j++) {
-        sx_str_t r = resource_eq(x->fold.k[j], key);
-        if (r.len)
-            return r;
-    }
     return (sx_str_t){NULL, 0};
 }
 
