@@ -68,7 +68,8 @@ static const option_t options[] = {
     {"max-body-size", NULL, OPT_SIZE, "SIZE", "64MiB", OFF(max_body_bytes), 0, NULL,
      "largest request body accepted, also after decompression (HTTP 413 above)"},
     {"workers", NULL, OPT_INT, "N", "0", OFF(workers), 0, NULL,
-     "HTTP worker threads; 0 = four per CPU core (writers wait for fsync)"},
+     "HTTP threads: 0 = a thread per connection (a write waits only for its own fsync); "
+     "N = a pool of N threads serving all connections"},
     {"query-timeout", NULL, OPT_DURATION, "DURATION", "2m", OFF(query_timeout_ms), 0, NULL,
      "abandon a PromQL or LogQL query after this long (Prometheus API: HTTP 503, errorType "
      "timeout; Loki API: HTTP 504)"},

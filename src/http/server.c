@@ -777,18 +777,22 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 
 int sx_http_start(sx_http_t *h, sx_err_t *err)
 {
-    /* Handlers block while their write-ahead log group is fsynced, so the
-     * default pool is four threads per core: more requests share one fsync. */
-    int workers = h->cfg->workers > 0 ? h->cfg->workers : 4 * (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (workers < 1)
-        workers = 1;
+    /* A write handler blocks while its write-ahead log group is fsynced.
+     * In a pool, libmicrohttpd serves each connection from the thread that
+     * accepted it, so a blocked handler stalls the other connections of its
+     * thread. By default every connection has a thread of its own: a
+     * request waits only for its own fsync, and requests arriving meanwhile
+     * share the next one. --workers N serves connections from a pool of N
+     * threads instead (many mostly idle connections). */
+    int workers = h->cfg->workers;
     for (size_t i = 0; i < h->cfg->nlisten && i < MAX_DAEMONS; i++) {
         struct sockaddr_storage ss;
         socklen_t sl;
         if (parse_listen(h->cfg->listen[i], &ss, &sl, err))
             return err->code;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                         MHD_USE_ITC | MHD_ALLOW_UPGRADE;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                         MHD_ALLOW_UPGRADE;
+        flags |= workers > 0 ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
         if (ss.ss_family == AF_INET6)
             flags |= MHD_USE_IPv6;
         if (h->tls_cert)
@@ -796,7 +800,8 @@ int sx_http_start(sx_http_t *h, sx_err_t *err)
         struct MHD_OptionItem opts[16];
         int k = 0;
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, workers, NULL};
+        if (workers > 0)
+            opts[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, workers, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 300, NULL};
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 4096, NULL};
@@ -816,8 +821,13 @@ int sx_http_start(sx_http_t *h, sx_err_t *err)
                               h->cfg->listen[i]);
         h->daemons[h->ndaemons++] = d;
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        sx_log_info("http", "listening on %s%s (port %u, %d workers)", h->tls_cert ? "https://" : "http://",
-                    h->cfg->listen[i], di ? di->port : 0, workers);
+        char threads[48];
+        if (workers > 0)
+            snprintf(threads, sizeof(threads), "%d workers", workers);
+        else
+            snprintf(threads, sizeof(threads), "a thread per connection");
+        sx_log_info("http", "listening on %s%s (port %u, %s)", h->tls_cert ? "https://" : "http://",
+                    h->cfg->listen[i], di ? di->port : 0, threads);
     }
     return 0;
 }
