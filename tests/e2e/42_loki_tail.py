@@ -343,7 +343,7 @@ def check_initial(srv, old):
     check_eq(ws.headers.get("upgrade", "").lower(), "websocket", "tail: Upgrade: websocket")
     c = Collector(ws)
     want = [x for x in old if "match" in x[1] and x[0] >= time.time_ns() - 3600 * NS]
-    c.until(len(want), 10)
+    c.until(len(want), 30)
     c.quiet(1.5)
     check_eq([(e[1], e[2]) for e in c.entries], [(x[0], x[1]) for x in want],
              "tail: first frames hold the matching entries of the last hour, oldest first, once")
@@ -354,7 +354,7 @@ def check_initial(srv, old):
 
     ws = WS(srv.port, tail_path('{app="tail",run="%s"} |= "match"' % RUN, limit=3), headers=A)
     c = Collector(ws)
-    c.until(3, 10)
+    c.until(3, 30)
     c.quiet(1.0)
     check_eq([e[2] for e in c.entries], [x[1] for x in want[-3:]],
              "tail limit=3: the newest three, oldest first")
@@ -364,7 +364,7 @@ def check_initial(srv, old):
     ws = WS(srv.port, tail_path('{app="tail",run="%s"} |= "match"' % RUN, start=start),
             headers=A)
     c = Collector(ws)
-    c.until(len(want) - 2, 10)
+    c.until(len(want) - 2, 30)
     c.quiet(1.0)
     check_eq([e[2] for e in c.entries], [x[1] for x in want[2:]],
              "tail start=<ns>: entries from start on")
@@ -396,7 +396,7 @@ def check_live(srv):
         if i == 5:
             # Some entries arrive while the tail waits between polls.
             time.sleep(0.7)
-    c.until(len(want), 15)
+    c.until(len(want), 30)
     # Several polls re-read the window: nothing may come twice.
     c.quiet(3.0)
     check_eq(lines_of(c.entries), want,
@@ -442,8 +442,8 @@ def check_pipeline_and_meta(srv):
                     (now + 1, "level=info msg=fine", {"trace_id": "t2"})])],
          "push logfmt lines with structured metadata")
     cp, cc = Collector(plain), Collector(cat)
-    cp.until(1, 10)
-    cc.until(1, 10)
+    cp.until(1, 30)
+    cc.until(1, 30)
     cp.quiet(1.0)
     cc.quiet(0.2)
     check_eq([(e[0], e[2]) for e in cp.entries],
@@ -469,7 +469,7 @@ def check_pipeline_and_meta(srv):
          "push a line two seconds old")
     early = c.quiet(1.2)
     check_eq(lines_of(early), [], "delay_for=5: a two-second-old entry is held back at first")
-    c.until(1, 12)
+    c.until(1, 30)
     check_eq(lines_of(c.entries), ["delayed line"], "delay_for=5: then it is sent")
     ws.close()
 
