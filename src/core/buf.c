@@ -142,23 +142,31 @@ static int split_e(const char *e, char *digits, int *exp10)
  * rational correctly, so the test is exact. While r < 2^53 the rounding
  * interval of v is narrower than one unit of r, so r is the only (thus the
  * closest) candidate at that length. Returns the digit count, 0 when no d
- * qualifies; *covered says every length up to 15 significant digits was
- * tried. */
-static int short_decimal(double v, char *digits, int *exp10, bool *covered)
+ * qualifies; *covered is then the longest count of significant digits
+ * ruled out (15 once r reached 2^53). */
+static int short_decimal(double v, char *digits, int *exp10, int *covered)
 {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    *covered = false;
+    *covered = 0;
     if (v >= 9007199254740992.0)
         return 0;
     for (int d = 0; d <= 22; d++) {
         double x = v * pow10[d];
         if (x >= 9007199254740992.0) {
-            *covered = true;
+            *covered = 15;
             return 0;
         }
         double r = nearbyint(x);
+        /* r's digit count: the significant digits tried at this d. Up to
+         * 15 of them, x (rounded in double) is within 0.11 of v * 10^d, so
+         * r is the nearest integer to the exact product whenever one lies
+         * in v's rounding interval: a failed test rules the length out. */
+        int len = *covered;
+        while (len < 15 && r >= pow10[len])
+            len++;
+        *covered = len;
         if (r == 0 || r / pow10[d] != v)
             continue;
         uint64_t u = (uint64_t)r;
@@ -202,11 +210,41 @@ static bool try_digits(double v, uint64_t r, int exp10, char *digits, int *nd)
     return true;
 }
 
-/* 16 and 17 significant digits without printf: v * 10^k in long double
- * (64-bit mantissa; powers of ten up to 10^27 are exact) rounds to the
- * nearest n-digit integer, which strtod then confirms. Returns the digit
- * count or 0 to let the exact search decide. */
-static int long_digits(double v, char *digits, int *exp10)
+/* Whether the integer r, read at the scale of x = v * 10^k, lies inside
+ * v's rounding interval, whose half width at that scale is h: both x and h
+ * are long double products of exact factors, within 0.006 of exact for
+ * the x < 10^17 of long_digits, so a margin of 0.01 decides: 1 inside,
+ * 0 outside, -1 too close to tell (strtod decides). */
+static int judge(long double x, long double r, long double h)
+{
+    long double d = fabsl(r - x);
+    if (d < h - 0.01L)
+        return 1;
+    if (d > h + 0.01L)
+        return 0;
+    return -1;
+}
+
+/* The n decimal digits of u into digits; returns n. */
+static int put_digits(uint64_t u, char *digits)
+{
+    char tmp[24];
+    int n = 0;
+    while (u) {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    }
+    for (int i = 0; i < n; i++)
+        digits[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* nmin to 17 significant digits (every shorter length having failed)
+ * without printf: v * 10^k in long double (64-bit mantissa; powers of ten
+ * up to 10^27 are exact) rounds to the nearest n-digit integer, which
+ * judge or else strtod accepts or rejects. Returns the digit count or 0
+ * to let the exact search decide. */
+static int long_digits(double v, int nmin, char *digits, int *exp10)
 {
     static const long double p10[] = {
         1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
@@ -216,11 +254,16 @@ static int long_digits(double v, char *digits, int *exp10)
     if (e < -20 || e > 20)
         return 0;
     long double lv = v;
+    /* Half the gap between the doubles around v; at a power of two the gap
+     * below is half the gap above, so strtod decides there. */
+    int e2;
+    double m = frexp(v, &e2);
+    long double half = m == 0.5 ? 0 : ldexpl(1.0L, e2 - 54);
     if (e >= 0 ? lv < p10[e] : lv * p10[-e] < 1)
         e--;
     else if (e + 1 >= 0 ? lv >= p10[e + 1] : lv * p10[-(e + 1)] >= 1)
         e++;
-    for (int n = 16; n <= 17; n++) {
+    for (int n = nmin; n <= 17; n++) {
         int k = n - 1 - e;
         if (k > 27 || k < -27)
             return 0;
@@ -237,6 +280,16 @@ static int long_digits(double v, char *digits, int *exp10)
         int ex = e;
         if (u >= (uint64_t)p10[n]) /* rounded up to 10^n */
             ex++;
+        /* Mostly decided without strtod: r is the nearest n-digit
+         * candidate, and when it falls outside the (symmetric) interval
+         * so do its neighbours. */
+        int j = half > 0 && x < 1e17L ? judge(x, r, k >= 0 ? half * p10[k] : half / p10[-k]) : -1;
+        if (j == 1) {
+            *exp10 = ex;
+            return put_digits(u, digits);
+        }
+        if (j == 0)
+            continue;
         int nd;
         if (try_digits(v, u, ex, digits, &nd) || try_digits(v, u + 1, ex, digits, &nd) ||
             (u > 1 && try_digits(v, u - 1, ex, digits, &nd))) {
@@ -249,16 +302,16 @@ static int long_digits(double v, char *digits, int *exp10)
 
 static int shortest_digits(double v, char *digits, int *exp10)
 {
-    bool covered;
+    int covered;
     int fast = short_decimal(v, digits, exp10, &covered);
     if (fast)
         return fast;
-    /* Every length up to 15 failed, so 16 or 17 digits it is. */
-    if (covered && (fast = long_digits(v, digits, exp10)))
+    /* Every length up to covered failed: the next ones, from the nearest
+     * candidates. */
+    if (covered && (fast = long_digits(v, covered + 1, digits, exp10)))
         return fast;
     char e[40];
-    /* Lengths up to 15 digits were ruled out when covered. */
-    for (int prec = covered ? 15 : 0; prec < 17; prec++) {
+    for (int prec = covered; prec < 17; prec++) {
         snprintf(e, sizeof(e), "%.*e", prec, v);
         double r = strtod(e, NULL);
         int nd = split_e(e, digits, exp10);

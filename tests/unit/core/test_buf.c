@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +136,65 @@ static void test_format_float_round_trips_random_doubles(void **state)
         double back = strtod(buf, NULL);
         if (memcmp(&back, &v, sizeof(v)) != 0)
             fail_msg("%a printed as %s reads back as %a", v, buf, back);
+    }
+}
+
+/* The significant digits of a rendering (up to any exponent), and how many. */
+static int sig_digits(const char *s, char *out)
+{
+    int n = 0;
+    bool lead = true;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (lead && *s == '0')
+            continue;
+        lead = false;
+        out[n++] = *s;
+    }
+    while (n > 1 && out[n - 1] == '0')
+        n--;
+    out[n] = 0;
+    return n;
+}
+
+/* Shortest and nearest, checked against glibc's correctly rounded %e: the
+ * printed digits are v rounded to their count, and one digit fewer does
+ * not read back as v. Values like a query's results (rates, ratios,
+ * increases, small fractions), where the fast paths decide most of them. */
+static void test_format_float_is_shortest_and_nearest(void **state)
+{
+    uint64_t seed = 7;
+    for (int i = 0; i < 300000; i++) {
+        double v;
+        switch (i % 3) {
+        case 0: v = (double)(next_random(&seed) >> 11) / (double)(1 + (next_random(&seed) >> 40)); break;
+        case 1:
+            v = ldexp((double)(next_random(&seed) >> 11), -53) *
+                pow(10, (int)(next_random(&seed) % 41) - 20);
+            break;
+        default: v = (double)(next_random(&seed) % 100000) / (double)(1 + next_random(&seed) % 997) * 300; break;
+        }
+        if (v == 0 || !isfinite(v))
+            continue;
+        char buf[SX_FLOAT_BUF], got[32], want[40];
+        sx_format_float(buf, v);
+        int nd = sig_digits(buf, got);
+        assert_true(nd >= 1 && nd <= 17);
+        snprintf(want, sizeof(want), "%.*e", nd - 1, v);
+        char wd[32];
+        sig_digits(want, wd);
+        /* A power of two may take the candidate a step above the nearest. */
+        double m;
+        int e2;
+        m = frexp(v, &e2);
+        if (m != 0.5 && strcmp(got, wd) != 0)
+            fail_msg("%a printed as %s: digits %s, nearest %d digits %s", v, buf, got, nd, wd);
+        if (nd > 1 && m != 0.5) {
+            snprintf(want, sizeof(want), "%.*e", nd - 2, v);
+            if (strtod(want, NULL) == v)
+                fail_msg("%a printed as %s, but %s (fewer digits) reads back too", v, buf, want);
+        }
     }
 }
 
@@ -340,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_format_float_prints_extremes_without_exponent),
         cmocka_unit_test(test_format_float_finds_shortest_digits_at_powers_of_two),
         cmocka_unit_test(test_format_float_round_trips_random_doubles),
+        cmocka_unit_test(test_format_float_is_shortest_and_nearest),
         cmocka_unit_test(test_buf_prom_float_appends_formatted_value),
         cmocka_unit_test(test_buf_json_str_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_buf_json_str_appends_after_existing_content),
