@@ -93,6 +93,8 @@ typedef struct tail {
     bool close_sent;
     sx_arena_t qarena;       /* the parsed query */
     sx_logql_expr_t *expr;
+    int init_rc;             /* of the first read, made by the handler */
+    sx_err_t init_err;
     int64_t cursor;          /* next poll reads from here (ns, inclusive) */
     int64_t floor;           /* nothing older is ever sent */
     sent_key_t *keys;        /* sorted by (ts, h) */
@@ -348,7 +350,7 @@ static int poll_range(tail_t *t, int64_t lo, int64_t hi, size_t limit, bool back
     int64_t timeout_ms =
         t->ctx->cfg->query_timeout_ms > 0 ? t->ctx->cfg->query_timeout_ms : 120000;
     o.deadline_ns = sx_mono_ns() + timeout_ms * 1000000LL;
-    o.cancel = sx_upgraded_stopping(t->up);
+    o.cancel = t->up ? sx_upgraded_stopping(t->up) : NULL; /* none before the upgrade */
     o.parallelism = 1;
     sx_arena_t a;
     sx_arena_init(&a);
@@ -561,7 +563,6 @@ static void *tail_main(void *arg)
     if (fl >= 0)
         fcntl(t->fd, F_SETFL, fl | O_NONBLOCK);
     sx_ws_reader_init(&t->rd, MAX_CLIENT_MESSAGE);
-    sx_arena_init(&t->qarena);
     sx_str_t pending = sx_upgraded_pending(t->up);
     if (pending.len)
         sx_ws_reader_feed(&t->rd, pending.ptr, pending.len);
@@ -573,10 +574,8 @@ static void *tail_main(void *arg)
         return NULL;
     }
     sx_log_info("loki", "starting to tail logs tenant=%s query=%s", t->tenant, t->query);
-    sx_err_t err;
-    sx_err_clear(&err);
-    t->expr = sx_logql_parse(t->query, strlen(t->query), &t->qarena, &err);
-    int rc = t->expr ? poll_initial(t, &err) : err.code;
+    sx_err_t err = t->init_err;
+    int rc = t->init_rc;
     int64_t now = sx_mono_ns();
     int64_t next_poll = now + POLL_NS, next_ping = now + PING_NS;
     while (!rc && t->up) {
@@ -745,8 +744,18 @@ static void on_tail(sx_req_t *req, void *arg)
         slots_used++;
     }
     pthread_mutex_unlock(&slot_lock);
-    if (t->refused)
+    if (t->refused) {
         sx_http_count_rejected(ctx->http, "tail_limit", 1);
+    } else {
+        /* The first frames are read, and the entries already in the window
+         * remembered, before the 101 goes out: a line pushed once the
+         * client has its answer is always new to the tail, however late
+         * the tail's thread starts. */
+        sx_arena_init(&t->qarena);
+        sx_err_clear(&t->init_err);
+        t->expr = sx_logql_parse(t->query, strlen(t->query), &t->qarena, &t->init_err);
+        t->init_rc = t->expr ? poll_initial(t, &t->init_err) : t->init_err.code;
+    }
     sx_resp_header(req, "Upgrade", "websocket");
     sx_resp_header(req, "Sec-WebSocket-Accept", accept);
     sx_resp_upgrade(req, on_upgraded, t);
