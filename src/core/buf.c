@@ -136,6 +136,20 @@ static int split_e(const char *e, char *digits, int *exp10)
 /* The shortest digits that read back as v (v > 0, finite), the nearest such
  * when several of that length do, as Go's strconv picks them. Fills digits
  * (at most 17) and the exponent of the first digit; returns the count. */
+/* The n decimal digits of u into digits; returns n. */
+static int put_digits(uint64_t u, char *digits)
+{
+    char tmp[24];
+    int n = 0;
+    while (u) {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    }
+    for (int i = 0; i < n; i++)
+        digits[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Fast path of shortest_digits for v > 0: the fewest fractional decimal
  * digits d (0..22) such that the integer r = round(v * 10^d) read back as
  * r / 10^d is v. Both that division and strtod round the same exact
@@ -169,15 +183,7 @@ static int short_decimal(double v, char *digits, int *exp10, int *covered)
         *covered = len;
         if (r == 0 || r / pow10[d] != v)
             continue;
-        uint64_t u = (uint64_t)r;
-        char tmp[24];
-        int n = 0;
-        while (u) {
-            tmp[n++] = (char)('0' + u % 10);
-            u /= 10;
-        }
-        for (int i = 0; i < n; i++)
-            digits[i] = tmp[n - 1 - i];
+        int n = put_digits((uint64_t)r, digits);
         *exp10 = n - 1 - d;
         return n;
     }
@@ -188,24 +194,14 @@ static int short_decimal(double v, char *digits, int *exp10, int *covered)
  * back as v. */
 static bool try_digits(double v, uint64_t r, int exp10, char *digits, int *nd)
 {
-    char tmp[24];
-    int n = 0;
-    while (r) {
-        tmp[n++] = (char)('0' + r % 10);
-        r /= 10;
-    }
+    char d[24], e[48];
+    int n = put_digits(r, d);
     if (n == 0)
         return false;
-    char e[48], *o = e;
-    *o++ = tmp[n - 1];
-    *o++ = '.';
-    for (int i = n - 2; i >= 0; i--)
-        *o++ = tmp[i];
-    snprintf(o, sizeof(e) - (size_t)(o - e), "e%d", exp10);
+    snprintf(e, sizeof(e), "%c.%.*se%d", d[0], n - 1, d + 1, exp10);
     if (strtod(e, NULL) != v)
         return false;
-    for (int i = 0; i < n; i++)
-        digits[i] = tmp[n - 1 - i];
+    memcpy(digits, d, (size_t)n);
     *nd = n;
     return true;
 }
@@ -223,20 +219,6 @@ static int judge(long double x, long double r, long double h)
     if (d > h + 0.01L)
         return 0;
     return -1;
-}
-
-/* The n decimal digits of u into digits; returns n. */
-static int put_digits(uint64_t u, char *digits)
-{
-    char tmp[24];
-    int n = 0;
-    while (u) {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    }
-    for (int i = 0; i < n; i++)
-        digits[i] = tmp[n - 1 - i];
-    return n;
 }
 
 /* nmin to 17 significant digits (every shorter length having failed)
