@@ -261,7 +261,9 @@ static int replay_record(void *ctx, const char *data, size_t len)
             uint64_t d;
             if (sx_uvarint_next(&p, end, &d) || end - p < 8)
                 goto bad;
-            ts += sx_zigzag_dec(d);
+            /* A damaged record may overflow the sum: wrap, as the writer's
+             * deltas did, rather than overflow a signed integer. */
+            ts = (int64_t)((uint64_t)ts + (uint64_t)sx_zigzag_dec(d));
             uint64_t bits = 0;
             for (int b = 7; b >= 0; b--)
                 bits = bits << 8 | p[b];
