@@ -197,7 +197,8 @@ typedef struct sx_xchunk_iter {
     int64_t _t;
     int32_t _dt;
     uint64_t _v;
-    uint8_t _lead, _sig, _k, _dlen, _uns, _shift;
+    int64_t _iv;         /* _v as an integer at scale _k, when _ivok */
+    uint8_t _lead, _sig, _k, _dlen, _uns, _shift, _ivok;
 } sx_xchunk_iter_t;
 
 void sx_xchunk_iter_init(sx_xchunk_iter_t *it, const sx_xchunk_t *c);

@@ -322,6 +322,19 @@ void sx_xchunk_iter_init(sx_xchunk_iter_t *it, const sx_xchunk_t *c)
     it->_left = c->_n;
 }
 
+/* Remember the integer of a value just decoded as i / 10^k, so that the
+ * next decimal delta need not recompute it as round(value * 10^k): the
+ * multiplication, rounding and division would otherwise chain every
+ * sample to the one before. The encoder only writes integers that are
+ * that rounding; below 2^50 the two agree for any i anyway (value * 10^k
+ * is within |i| * 2^-52 of i, under 1/4), which keeps the iterator exact
+ * without relying on it. */
+static inline void keep_int(sx_xchunk_iter_t *it, int64_t i)
+{
+    it->_iv = i;
+    it->_ivok = i > -(INT64_C(1) << 50) && i < (INT64_C(1) << 50);
+}
+
 bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
 {
     if (it->_left == 0)
@@ -368,13 +381,20 @@ bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
             }
             uint64_t d = (it->_uns ? f : (uint64_t)sx_zigzag_dec(f)) << it->_shift;
             unsigned k = it->_k;
-            double s = sx_enc__double(it->_v) * sx_enc__p10[k];
-            int64_t pi = s >= -SX_ENC__IMAX && s <= SX_ENC__IMAX ? sx_enc__round(s) : 0;
+            int64_t pi;
+            if (it->_ivok) {
+                pi = it->_iv;
+            } else {
+                double s = sx_enc__double(it->_v) * sx_enc__p10[k];
+                pi = s >= -SX_ENC__IMAX && s <= SX_ENC__IMAX ? sx_enc__round(s) : 0;
+            }
             int64_t i = (int64_t)((uint64_t)pi + d);
             it->_v = sx_enc__bits((double)i / sx_enc__p10[k]);
+            keep_int(it, i);
         } else if (code == 3) {
             unsigned sig = it->_sig, lead = it->_lead;
             it->_v ^= sx_enc__br_read_wide(&b, sig) << (64 - lead - sig);
+            it->_ivok = 0;
         } else if (code == 4) {
             unsigned lead = (unsigned)sx_enc__br_read(&b, 5);
             unsigned sig = (unsigned)sx_enc__br_read(&b, 6) + 1;
@@ -383,6 +403,7 @@ bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
             it->_lead = (uint8_t)lead;
             it->_sig = (uint8_t)sig;
             it->_v ^= sx_enc__br_read_wide(&b, sig) << (64 - lead - sig);
+            it->_ivok = 0;
         } else {
             unsigned k = (unsigned)sx_enc__br_read(&b, 5);
             unsigned w = (unsigned)sx_enc__br_read(&b, 6);
@@ -391,6 +412,7 @@ bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
             it->_k = (uint8_t)k;
             int64_t i = sx_zigzag_dec(sx_enc__br_read_wide(&b, w));
             it->_v = sx_enc__bits((double)i / sx_enc__p10[k]);
+            keep_int(it, i);
         }
     }
 

@@ -40,7 +40,8 @@ int sx_tsdb__head_append(head_t *h, int64_t ts, double v)
         h->ooo[h->nooo++] = (sx_sample_t){ts, v};
         return 1;
     }
-    if (sx_xchunk_append(&h->xc, ts, v) == SX_ELIMIT) {
+    if (sx_xchunk_count(&h->xc) >= SX_TSDB_HEAD_CHUNK_SAMPLES ||
+        sx_xchunk_append(&h->xc, ts, v) == SX_ELIMIT) {
         /* The chunk is full: keep it and start a new one. */
         h->full = sx_xrealloc(h->full, (h->nfull + 1) * sizeof(sx_xchunk_t));
         h->full[h->nfull++] = h->xc;
@@ -70,6 +71,18 @@ void sx_tsdb__head_append_hist(head_t *h, int64_t ts, const char *blob, uint32_t
     memcpy(e->blob, blob, len);
 }
 
+void sx_tsdb__vec_reserve(sample_vec_t *sv, size_t more)
+{
+    if (sv->cap - sv->n >= more)
+        return;
+    size_t nc = sv->cap ? sv->cap * 2 : 64;
+    if (nc < sv->n + more)
+        nc = sv->n + more;
+    sv->cap = nc;
+    sv->ts = sx_xrealloc(sv->ts, nc * sizeof(int64_t));
+    sv->v = sx_xrealloc(sv->v, nc * sizeof(double));
+}
+
 void sx_tsdb__vec_push(sample_vec_t *sv, int64_t ts, double v)
 {
     if (sv->n == sv->cap) {
@@ -84,17 +97,27 @@ void sx_tsdb__vec_push(sample_vec_t *sv, int64_t ts, double v)
 
 void sx_tsdb__head_collect(const head_t *h, int64_t mint, int64_t maxt, sample_vec_t *out)
 {
-    for (uint32_t c = 0; h->nxc && c <= h->nfull; c++) {
+    /* Chunks are in time order, each ending at its last timestamp: those
+     * that end before mint are not decoded at all. */
+    bool past = false;
+    for (uint32_t c = 0; h->nxc && c <= h->nfull && !past; c++) {
         const sx_xchunk_t *xc = c < h->nfull ? &h->full[c] : &h->xc;
+        if (sx_xchunk_last_ts(xc) < mint)
+            continue;
+        sx_tsdb__vec_reserve(out, sx_xchunk_count(xc));
         sx_xchunk_iter_t it;
         sx_xchunk_iter_init(&it, xc);
         int64_t ts;
         double v;
         while (sx_xchunk_iter_next(&it, &ts, &v)) {
-            if (ts > maxt)
+            if (ts > maxt) {
+                past = true;
                 break;
-            if (ts >= mint)
-                sx_tsdb__vec_push(out, ts, v);
+            }
+            if (ts >= mint) {
+                out->ts[out->n] = ts;
+                out->v[out->n++] = v;
+            }
         }
     }
     for (uint32_t i = 0; i < h->nooo; i++)

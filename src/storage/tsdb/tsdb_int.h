@@ -26,6 +26,11 @@ typedef struct hist_entry {
     char *blob; /* malloc'd */
 } hist_entry_t;
 
+/* In-order samples per head chunk: a read of the last minutes decodes
+ * at most this many samples before its window (Prometheus cuts its head
+ * chunks at 120 too). */
+#define SX_TSDB_HEAD_CHUNK_SAMPLES 120u
+
 typedef struct head {
     sx_xchunk_t xc;         /* in-order samples (the newest ones) */
     sx_xchunk_t *full;      /* older chunks that filled up, oldest first */
@@ -167,6 +172,8 @@ typedef struct sample_vec {
     size_t n, cap;
 } sample_vec_t;
 void sx_tsdb__vec_push(sample_vec_t *sv, int64_t ts, double v);
+/* Room for at least more samples past sv->n. */
+void sx_tsdb__vec_reserve(sample_vec_t *sv, size_t more);
 void sx_tsdb__head_collect(const head_t *h, int64_t mint, int64_t maxt, sample_vec_t *out);
 /* Sort by time; on equal times keep the later element. */
 void sx_tsdb__vec_sort_dedup(sample_vec_t *sv);

@@ -264,6 +264,39 @@ static void test_chunk_roundtrips_decimal_gauges(void **state)
     free(v);
 }
 
+/* Decimal walks with integers across 2^50 and up to 2^53, at scales 0 to
+ * 6, with counter-like runs, drops and XOR-coded values in between: the
+ * head iterator carries a value's integer to the next decimal delta
+ * instead of recomputing it from the value. */
+static void test_chunk_roundtrips_large_decimal_walks(void **state)
+{
+    (void)state;
+    size_t n = 2000;
+    int64_t *ts = regular_ts(n, 1700000000000, 15000);
+    double *v = malloc(n * sizeof(*v));
+    const int64_t starts[] = {(INT64_C(1) << 50) - 300, -(INT64_C(1) << 50) + 300,
+                              (INT64_C(1) << 53) - 5000, (INT64_C(1) << 49)};
+    for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++)
+        for (unsigned k = 0; k <= 6; k++) {
+            double scale = pow(10, k);
+            int64_t x = starts[s];
+            for (size_t i = 0; i < n; i++) {
+                uint64_t r = rnd_below(100);
+                if (r < 3)
+                    v[i] = 1.0 / 3.0 + (double)i; /* not decimal: XOR */
+                else {
+                    x += r < 60 ? (int64_t)rnd_below(7) : (int64_t)rnd_below(201) - 100;
+                    if (x >= (INT64_C(1) << 53) || x <= -(INT64_C(1) << 53))
+                        x = starts[s];
+                    v[i] = (double)x / scale;
+                }
+            }
+            roundtrip_both(ts, v, n);
+        }
+    free(ts);
+    free(v);
+}
+
 static void test_chunk_roundtrips_constant_blocks(void **state)
 {
     size_t n = 500;
@@ -991,6 +1024,7 @@ int main(void)
         cmocka_unit_test(test_zigzag_maps_small_magnitudes_to_small_codes),
         cmocka_unit_test(test_chunk_roundtrips_random_bit_patterns),
         cmocka_unit_test(test_chunk_roundtrips_counters),
+        cmocka_unit_test(test_chunk_roundtrips_large_decimal_walks),
         cmocka_unit_test(test_chunk_roundtrips_decimal_gauges),
         cmocka_unit_test(test_chunk_roundtrips_constant_blocks),
         cmocka_unit_test(test_chunk_keeps_nan_payloads_infinities_and_negative_zero),

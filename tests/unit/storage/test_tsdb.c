@@ -137,6 +137,53 @@ static void test_tsdb_appends_and_reads_back(void **state)
     rm_tmp();
 }
 
+/* A head of many chunks (SX_TSDB_HEAD_CHUNK_SAMPLES each): every window,
+ * whether it starts before, inside or after a chunk or on its edge, reads
+ * exactly the samples in it, with out-of-order samples merged. */
+static void test_tsdb_reads_windows_across_head_chunks(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    enum { N = SX_TSDB_HEAD_CHUNK_SAMPLES * 5 + 17 };
+    static int64_t ts[N], ots[N + 8];
+    static double v[N], ov[N + 8];
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = 1000000 + (int64_t)i * 1000;
+        v[i] = (double)(i * 7 % 1000) / 10;
+    }
+    append_ok(db, "up", "a", ts, v, N, NULL);
+    /* Two samples between existing ones: kept aside as out of order. */
+    int64_t ooo_ts[] = {ts[130] + 500, ts[3] + 1};
+    double ooo_v[] = {-1, -2};
+    append_ok(db, "up", "a", ooo_ts, ooo_v, 2, NULL);
+    const int64_t edges[] = {0, 1, 119, 120, 121, 239, 240, 241, 300, 599, 600, N - 2, N - 1};
+    for (size_t x = 0; x < sizeof(edges) / sizeof(edges[0]); x++)
+        for (size_t y = x; y < sizeof(edges) / sizeof(edges[0]); y++) {
+            for (int d = -1; d <= 1; d++) {
+                int64_t mint = ts[edges[x]] + d, maxt = ts[edges[y]] + d;
+                size_t n = read_one(db, "up", mint, maxt, ots, ov, N + 8);
+                size_t k = 0;
+                for (size_t i = 0; i < N; i++) {
+                    for (int o = 0; o < 2; o++)
+                        if (ooo_ts[o] > (i ? ts[i - 1] : 0) && ooo_ts[o] < ts[i] &&
+                            ooo_ts[o] >= mint && ooo_ts[o] <= maxt) {
+                            assert_true(k < n);
+                            assert_int_equal(ots[k], ooo_ts[o]);
+                            assert_true(ov[k++] == ooo_v[o]);
+                        }
+                    if (ts[i] < mint || ts[i] > maxt)
+                        continue;
+                    assert_true(k < n);
+                    assert_int_equal(ots[k], ts[i]);
+                    assert_true(ov[k++] == v[i]);
+                }
+                assert_int_equal(n, k);
+            }
+        }
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
 static void test_tsdb_survives_reopen_from_wal_and_parts(void **state)
 {
     mk_tmp();
@@ -423,6 +470,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tsdb_appends_and_reads_back),
+        cmocka_unit_test(test_tsdb_reads_windows_across_head_chunks),
         cmocka_unit_test(test_tsdb_survives_reopen_from_wal_and_parts),
         cmocka_unit_test(test_tsdb_drops_duplicates_and_keeps_ooo_within_window),
         cmocka_unit_test(test_tsdb_newest_write_wins_on_equal_timestamp),
