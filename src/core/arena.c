@@ -120,6 +120,27 @@ void *sx_arena_alloc(sx_arena_t *a, size_t n)
     return c->data;
 }
 
+void sx_arena_adopt(sx_arena_t *a, sx_arena_t *from)
+{
+    sx_arena_chunk_t *h = from->_head;
+    if (!h)
+        return;
+    a->_total += from->_total;
+    if (!a->_head) {
+        a->_head = h;
+        a->_used = from->_used;
+    } else {
+        /* Behind the current chunk, which goes on serving allocations. */
+        sx_arena_chunk_t *t = h;
+        while (t->next)
+            t = t->next;
+        t->next = a->_head->next;
+        a->_head->next = h;
+    }
+    from->_head = NULL;
+    from->_used = from->_total = 0;
+}
+
 void *sx_arena_calloc(sx_arena_t *a, size_t nmemb, size_t size)
 {
     if (size && nmemb > SIZE_MAX / size)

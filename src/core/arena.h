@@ -35,6 +35,9 @@ char *sx_arena_strndup(sx_arena_t *a, const char *s, size_t n);
 sx_str_t sx_arena_strdup_str(sx_arena_t *a, sx_str_t s);
 char *sx_arena_sprintf(sx_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t sx_arena_total(const sx_arena_t *a);
+/* Move every chunk of from into a, so that what was allocated from it
+ * lives as long as a; from is left empty. */
+void sx_arena_adopt(sx_arena_t *a, sx_arena_t *from);
 
 /* Heap allocation that logs and aborts on failure (server code only). */
 void *sx_xmalloc(size_t n);

@@ -136,17 +136,63 @@ static int split_e(const char *e, char *digits, int *exp10)
 /* The shortest digits that read back as v (v > 0, finite), the nearest such
  * when several of that length do, as Go's strconv picks them. Fills digits
  * (at most 17) and the exponent of the first digit; returns the count. */
-/* The n decimal digits of u into digits; returns n. */
+static const uint64_t pow10_u64[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+
+/* The n decimal digits of u into digits; returns n. Two digits per
+ * division, from both ends of an 8-digit split, to keep the chain of
+ * dependent divisions short. */
 static int put_digits(uint64_t u, char *digits)
 {
-    char tmp[24];
-    int n = 0;
-    while (u) {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930"
+                                   "31323334353637383940414243444546474849505152535455565758596061"
+                                   "62636465666768697071727374757677787980818283848586878889909192"
+                                   "93949596979899";
+    if (u == 0)
+        return 0;
+    int n = 1;
+    while (n < 20 && u >= pow10_u64[n])
+        n++;
+    uint64_t hi = u / 100000000, lo = u % 100000000;
+    char *p = digits + n;
+    for (int i = 0; i < 4 && p > digits; i++) {
+        uint32_t r = (uint32_t)(lo % 100);
+        lo /= 100;
+        if (p - digits >= 2) {
+            p -= 2;
+            memcpy(p, pairs + 2 * r, 2);
+        } else {
+            *--p = pairs[2 * r + 1];
+        }
     }
-    for (int i = 0; i < n; i++)
-        digits[i] = tmp[n - 1 - i];
+    while (p > digits) {
+        uint32_t r = (uint32_t)(hi % 100);
+        hi /= 100;
+        if (p - digits >= 2) {
+            p -= 2;
+            memcpy(p, pairs + 2 * r, 2);
+        } else {
+            *--p = pairs[2 * r + 1];
+        }
+    }
     return n;
 }
 
@@ -282,9 +328,91 @@ static int long_digits(double v, int nmin, char *digits, int *exp10)
     return 0;
 }
 
+/* ---- Exact shortest digits in 128-bit integers ----
+ *
+ * For v = m * 2^e2 with a 53-bit m, not a power of two, and e2 in
+ * [-73, 0] (about 5e-7 <= v < 2^53, which holds most sample values):
+ * v's rounding interval is [(2m-1) * 2^(e2-1), (2m+1) * 2^(e2-1)], closed
+ * when m is even (a decimal exactly on its edge reads back as the even
+ * mantissa). At n significant digits, with e = floor(log10 v) and
+ * t = n - 1 - e, a candidate D stands for D / 10^t; it reads back as v
+ * iff D * 2^sh lies in [(2m-1) * 10^t, (2m+1) * 10^t], sh = 1 - e2. With
+ * t <= 22 every product fits in 128 bits, so the test is exact. The
+ * interval is symmetric about v, so the candidate nearest v (ties to the
+ * even one, as a correctly rounded %e prints) is inside whenever any is.
+ * At 15 digits the interval holds at most one candidate, so passing there
+ * also gives every shorter length's answer with trailing zeros. */
+
+typedef unsigned __int128 u128;
+
+
+/* m * 2^-s >= 10^k, for 0 <= s <= 73 and -7 <= k <= 16. */
+static bool ge_pow10(uint64_t m, int s, int k)
+{
+    if (k >= 0)
+        return (u128)m >= ((u128)pow10_u64[k] << s);
+    return (u128)m * pow10_u64[-k] >= ((u128)1 << s);
+}
+
+/* The nearest n-digit candidate if it reads back as v: 1 with it in *q,
+ * 0 if none of n digits does, -1 if t is out of this method's range. */
+static int exact_candidate(uint64_t m, int sh, int e, int n, bool closed, uint64_t *q)
+{
+    int t = n - 1 - e;
+    if (t < 0 || t > 22)
+        return -1;
+    u128 p = t <= 19 ? (u128)pow10_u64[t] : (u128)pow10_u64[19] * pow10_u64[t - 19];
+    u128 mid = (u128)(2 * m) * p, lo = mid - p, hi = mid + p;
+    u128 mask = ((u128)1 << sh) - 1, half = (u128)1 << (sh - 1);
+    u128 d = mid >> sh, r = mid & mask;
+    if (r > half || (r == half && (d & 1)))
+        d++;
+    u128 lo_f = lo >> sh, hi_f = hi >> sh;
+    bool lo_exact = (lo & mask) == 0, hi_exact = (hi & mask) == 0;
+    bool above = d > lo_f || (closed && d == lo_f && lo_exact);
+    bool below = d < hi_f || (d == hi_f && (!hi_exact || closed));
+    if (!above || !below)
+        return 0;
+    *q = (uint64_t)d;
+    return 1;
+}
+
+/* shortest_digits for the v the method covers; 0 for the others. */
+static int exact_digits(double v, char *digits, int *exp10)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    int be = (int)(bits >> 52 & 0x7ff);
+    uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
+    int e2 = be - 1075;
+    if (be == 0 || frac == 0 || e2 > 0 || e2 < -73)
+        return 0;
+    uint64_t m = frac | UINT64_C(1) << 52;
+    /* log10(v) lies in [(e2 + 52) log10(2), (e2 + 53) log10(2)). */
+    int e = (int)floor((double)(e2 + 52) * 0.30102999566398120);
+    if (e + 1 <= 16 && e + 1 >= -7 && ge_pow10(m, -e2, e + 1))
+        e++;
+    int sh = 1 - e2;
+    for (int n = 15; n <= 17; n++) {
+        uint64_t q;
+        int rc = exact_candidate(m, sh, e, n, !(m & 1), &q);
+        if (rc < 0)
+            return 0;
+        if (rc == 1) {
+            int nd = put_digits(q, digits);
+            *exp10 = nd - 1 - (n - 1 - e);
+            return nd;
+        }
+    }
+    return 0; /* 17 digits always read back; leave any surprise to the slow path */
+}
+
 static int shortest_digits(double v, char *digits, int *exp10)
 {
     int covered;
+    int exact = exact_digits(v, digits, exp10);
+    if (exact)
+        return exact;
     int fast = short_decimal(v, digits, exp10, &covered);
     if (fast)
         return fast;

@@ -625,28 +625,6 @@ static void *wjob_run(void *p)
     return NULL;
 }
 
-/* Copy a worker's output series into the query arena (labels, values and
- * histograms all live in the worker's arena, which is disposed next). */
-static void adopt_series(pq_ctx_t *c, const pq_series_t *in, pq_series_t *o)
-{
-    memset(o, 0, sizeof(*o));
-    o->drop_name = in->drop_name;
-    o->nlabels = in->nlabels;
-    o->labels = sx_arena_alloc(c->a, (in->nlabels ? in->nlabels : 1) * sizeof(sx_label_t));
-    for (uint32_t i = 0; i < in->nlabels; i++) {
-        o->labels[i].name = sx_arena_strdup_str(c->a, in->labels[i].name);
-        o->labels[i].value = sx_arena_strdup_str(c->a, in->labels[i].value);
-    }
-    o->v = sx_arena_alloc(c->a, (c->nsteps ? c->nsteps : 1) * sizeof(double));
-    memcpy(o->v, in->v, c->nsteps * sizeof(double));
-    if (in->h) {
-        o->h = sx_arena_calloc(c->a, c->nsteps, sizeof(*o->h));
-        for (size_t i = 0; i < c->nsteps; i++)
-            if (in->h[i] && sx_promql_hist_copy(in->h[i], c->a, &o->h[i]) != 0)
-                o->v[i] = pq_absent();
-    }
-}
-
 static void merge_notes(pq_ctx_t *c, const sx_promql_notes_t *n)
 {
     for (size_t i = 0; i < n->nwarnings; i++)
@@ -721,13 +699,17 @@ static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, si
         merge_notes(c, &j->ctx.notes);
     }
     if (!rc) {
+        /* The workers' series (labels, values, histograms) stay where they
+         * are: their arenas become the query's. */
         out->s = sx_pq__series_new(c, total);
         for (int k = 0; k < nthreads; k++)
             for (size_t i = 0; i < jobs[k].out.n; i++)
-                adopt_series(c, &jobs[k].out.s[i], &out->s[out->n++]);
+                out->s[out->n++] = jobs[k].out.s[i];
     }
     for (int k = 0; k < nthreads; k++) {
         sx_arena_dispose(&jobs[k].r.tmp);
+        if (!rc)
+            sx_arena_adopt(c->a, &jobs[k].arena);
         sx_arena_dispose(&jobs[k].arena);
     }
     free(jobs);

@@ -307,6 +307,74 @@ static void histogram_rate(pq_window_t *w, size_t i, const win_t *x, bool counte
         w->hout[i] = r;
 }
 
+/* extrapolated_rate of a series without histograms, in blocks of steps:
+ * first each step's window and raw increase, then the extrapolation of
+ * the whole block with selects instead of branches, so that the divisions
+ * of neighbouring steps overlap instead of waiting on each other. Every
+ * step computes exactly what extrapolation_factor does. */
+static bool float_rates(pq_window_t *w, bool counter, bool is_rate, const size_t *rs, size_t nrs,
+                        bool many)
+{
+    enum { BLOCK = 64 };
+    const double *v = w->in->v;
+    const int64_t *t = w->in->t;
+    double range_s = (double)w->range_ms / 1000;
+    double d_start[BLOCK], d_end[BLOCK], d_sampled[BLOCK], d_n1[BLOCK], first_v[BLOCK],
+        result[BLOCK];
+    size_t at[BLOCK];
+    bool any = false;
+    win_t x = {0};
+    for (size_t i0 = 0; i0 < w->ctx->nsteps; i0 += BLOCK) {
+        size_t n = 0, end = i0 + BLOCK < w->ctx->nsteps ? i0 + BLOCK : w->ctx->nsteps;
+        for (size_t i = i0; i < end; i++) {
+            win_at(w, i, &x);
+            size_t nf = x.b - x.a;
+            if (nf < 2)
+                continue;
+            double r = v[x.b - 1] - v[x.a];
+            if (counter && many) {
+                double prev = v[x.a];
+                for (size_t j = x.a + 1; j < x.b; j++) {
+                    if (v[j] < prev)
+                        r += prev;
+                    prev = v[j];
+                }
+            } else if (counter) {
+                for (size_t k = 0; k < nrs; k++)
+                    if (rs[k] > x.a && rs[k] < x.b)
+                        r += v[rs[k] - 1];
+            }
+            at[n] = i;
+            d_start[n] = (double)(t[x.a] - x.lo);
+            d_end[n] = (double)(x.hi - t[x.b - 1]);
+            d_sampled[n] = (double)(t[x.b - 1] - t[x.a]);
+            d_n1[n] = (double)(nf - 1);
+            first_v[n] = v[x.a];
+            result[n] = r;
+            n++;
+        }
+        for (size_t j = 0; j < n; j++) {
+            double to_start = d_start[j] / 1000, to_end = d_end[j] / 1000;
+            double sampled = d_sampled[j] / 1000;
+            double avg = sampled / d_n1[j];
+            double threshold = avg * 1.1;
+            to_start = to_start >= threshold ? avg / 2 : to_start;
+            if (counter) {
+                double r = result[j], fv = first_v[j];
+                double to_zero = r > 0 && fv >= 0 ? sampled * (fv / r) : to_start;
+                to_start = to_zero < to_start ? to_zero : to_start;
+            }
+            to_end = to_end >= threshold ? avg / 2 : to_end;
+            double factor = (sampled + to_start + to_end) / sampled;
+            if (is_rate)
+                factor /= range_s;
+            w->out[at[j]] = result[j] * factor;
+        }
+        any |= n > 0;
+    }
+    return any;
+}
+
 /* Prometheus' extrapolatedRate. A window needs two floats and no
  * histograms, or two histograms and no floats; a window with both kinds
  * is dropped with a warning. */
@@ -330,6 +398,10 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
         }
     }
     win_t x = {0}; /* win_at continues from the previous step's bounds */
+    if (!w->in->nh) {
+        any = float_rates(w, counter, is_rate, rs, nrs, many);
+        goto done;
+    }
     for (size_t i = 0; i < w->ctx->nsteps; i++) {
         win_at(w, i, &x);
         size_t nf = x.b - x.a, nh = x.hb - x.ha;
@@ -362,6 +434,7 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
                                                   counter, is_rate);
         any = true;
     }
+done:
     /* Prometheus notes a possible non-counter only when the series gave
      * float results. */
     if (any && counter) {

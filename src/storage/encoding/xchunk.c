@@ -389,7 +389,8 @@ bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
                 pi = s >= -SX_ENC__IMAX && s <= SX_ENC__IMAX ? sx_enc__round(s) : 0;
             }
             int64_t i = (int64_t)((uint64_t)pi + d);
-            it->_v = sx_enc__bits((double)i / sx_enc__p10[k]);
+            /* At scale 0 the division by 1 is exact: skip its latency. */
+            it->_v = sx_enc__bits(k ? (double)i / sx_enc__p10[k] : (double)i);
             keep_int(it, i);
         } else if (code == 3) {
             unsigned sig = it->_sig, lead = it->_lead;

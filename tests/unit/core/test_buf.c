@@ -161,17 +161,29 @@ static int sig_digits(const char *s, char *out)
 /* Shortest and nearest, checked against glibc's correctly rounded %e: the
  * printed digits are v rounded to their count, and one digit fewer does
  * not read back as v. Values like a query's results (rates, ratios,
- * increases, small fractions), where the fast paths decide most of them. */
+ * increases, small fractions), where the fast paths decide most of them,
+ * exact ties between two candidates and values beside powers of two. */
 static void test_format_float_is_shortest_and_nearest(void **state)
 {
     uint64_t seed = 7;
-    for (int i = 0; i < 300000; i++) {
+    for (int i = 0; i < 500000; i++) {
         double v;
-        switch (i % 3) {
+        switch (i % 5) {
         case 0: v = (double)(next_random(&seed) >> 11) / (double)(1 + (next_random(&seed) >> 40)); break;
         case 1:
             v = ldexp((double)(next_random(&seed) >> 11), -53) *
                 pow(10, (int)(next_random(&seed) % 41) - 20);
+            break;
+        case 2:
+            /* Exactly halfway between two 17-digit decimals (10^15 + k/4,
+             * k odd): the even one is the nearest, as %e rounds. */
+            v = 1e15 + (double)(2 * (next_random(&seed) % 4000000) + 1) / 4;
+            break;
+        case 3:
+            /* Just above and below powers of two, where the rounding
+             * interval is narrow. */
+            v = ldexp(1 + (double)((int64_t)(next_random(&seed) % 2001) - 1000) * 0x1p-52,
+                      (int)(next_random(&seed) % 120) - 60);
             break;
         default: v = (double)(next_random(&seed) % 100000) / (double)(1 + next_random(&seed) % 997) * 300; break;
         }
