@@ -188,6 +188,7 @@ series_t *sx_tsdb__series_add(sx_tsdb_t *db, uint32_t id, const sx_label_t *labe
 {
     if (id < db->nseries && db->series[id])
         return db->series[id];
+    db->series_gen++;
     size_t bytes = 0;
     for (uint32_t i = 0; i < n; i++)
         bytes += labels[i].name.len + labels[i].value.len + 2;

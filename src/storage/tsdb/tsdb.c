@@ -298,6 +298,8 @@ bad:
     return 0;
 }
 
+static void sel_cache_free(sx_tsdb_t *db);
+
 /* ---- Open / close ---- */
 
 sx_tsdb_t *sx_tsdb__open(const char *dir, const sx_tsdb_opts_t *opts, sx_err_t *err)
@@ -315,6 +317,7 @@ sx_tsdb_t *sx_tsdb__open(const char *dir, const sx_tsdb_opts_t *opts, sx_err_t *
     pthread_rwlock_init(&db->reg_lock, NULL);
     pthread_rwlock_init(&db->parts_lock, NULL);
     pthread_mutex_init(&db->flush_mu, NULL);
+    pthread_mutex_init(&db->sel_mu, NULL);
     for (int i = 0; i < NSTRIPES; i++)
         pthread_mutex_init(&db->stripes[i], NULL);
     int64_t t0 = sx_mono_ns();
@@ -348,6 +351,7 @@ void sx_tsdb__close(sx_tsdb_t *db)
         sx_tsdb__part_unref(db->parts[i]);
     free(db->parts);
     sx_tsdb__registry_free(db);
+    sel_cache_free(db);
     for (int i = 0; i < NSTRIPES; i++)
         pthread_mutex_destroy(&db->stripes[i]);
     pthread_rwlock_destroy(&db->append_lock);
@@ -1077,13 +1081,124 @@ static int cmp_ids_by_labels(const void *a, const void *b, void *ctx)
     return sx_tsdb__labels_cmp(db->series[x], db->series[y]);
 }
 
-int sx_tsdb_select(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
-                   sx_arena_t *a, sx_series_set_t *out)
+/* ---- Selection cache ----
+ *
+ * Dashboards send the same selectors again and again. The ids a set of
+ * matchers selects, in label order, are kept for as long as no series is
+ * added (series are never removed from the registry), so that a repeated
+ * selector costs a copy instead of postings intersections, a check of
+ * every candidate against every matcher and a sort by labels. Time ranges
+ * are applied after the cache. */
+
+#define SEL_CACHE_ENTRIES 64
+#define SEL_CACHE_MAX_IDS (4u << 20) /* 16 MiB of ids in all */
+
+typedef struct sel_entry {
+    char *key;
+    size_t keylen;
+    uint64_t hash, gen, used;
+    uint32_t *ids;
+    size_t n;
+} sel_entry_t;
+
+static void sel_cache_free(sx_tsdb_t *db)
+{
+    for (size_t i = 0; db->sel && i < SEL_CACHE_ENTRIES; i++) {
+        free(db->sel[i].key);
+        free(db->sel[i].ids);
+    }
+    free(db->sel);
+    db->sel = NULL;
+    pthread_mutex_destroy(&db->sel_mu);
+}
+
+/* The matchers as one string: op, name and value of each, with lengths. */
+static void sel_key(const sx_matcher_t *m, size_t n, sx_buf_t *k)
+{
+    sx_buf_putc(k, 'M'); /* never empty, even without matchers */
+    for (size_t i = 0; i < n; i++) {
+        sx_buf_putc(k, (char)('0' + m[i].op));
+        sx_buf_put_uvarint(k, m[i].name.len);
+        sx_buf_append(k, m[i].name.ptr, m[i].name.len);
+        sx_buf_put_uvarint(k, m[i].value.len);
+        sx_buf_append(k, m[i].value.ptr, m[i].value.len);
+    }
+}
+
+/* A copy of the cached ids for key at generation gen, or NULL. */
+static uint32_t *sel_lookup(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
+                            size_t *n)
+{
+    uint32_t *ids = NULL;
+    pthread_mutex_lock(&db->sel_mu);
+    for (size_t i = 0; db->sel && i < SEL_CACHE_ENTRIES; i++) {
+        sel_entry_t *e = &db->sel[i];
+        if (e->key && e->hash == hash && e->gen == gen && e->keylen == k->len &&
+            memcmp(e->key, k->ptr, k->len) == 0) {
+            e->used = ++db->sel_tick;
+            ids = sx_xmalloc((e->n ? e->n : 1) * sizeof(uint32_t));
+            memcpy(ids, e->ids, e->n * sizeof(uint32_t));
+            *n = e->n;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&db->sel_mu);
+    return ids;
+}
+
+static void sel_store(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
+                      const uint32_t *ids, size_t n)
+{
+    if (n > SEL_CACHE_MAX_IDS / 4)
+        return;
+    pthread_mutex_lock(&db->sel_mu);
+    if (!db->sel)
+        db->sel = sx_xcalloc(SEL_CACHE_ENTRIES, sizeof(sel_entry_t));
+    for (;;) {
+        /* The entry to use: a stale one of this key, a free one, or the
+         * least recently used; evict until the ids fit. */
+        sel_entry_t *victim = NULL;
+        for (size_t i = 0; i < SEL_CACHE_ENTRIES; i++) {
+            sel_entry_t *e = &db->sel[i];
+            if (e->key && e->hash == hash && e->keylen == k->len &&
+                memcmp(e->key, k->ptr, k->len) == 0) {
+                victim = e;
+                break;
+            }
+            if (!victim || (victim->key && (!e->key || e->used < victim->used)))
+                victim = e;
+        }
+        if (victim->key) {
+            db->sel_ids -= victim->n;
+            free(victim->key);
+            free(victim->ids);
+            memset(victim, 0, sizeof(*victim));
+        }
+        if (db->sel_ids + n <= SEL_CACHE_MAX_IDS) {
+            victim->key = sx_xmalloc(k->len);
+            memcpy(victim->key, k->ptr, k->len);
+            victim->keylen = k->len;
+            victim->hash = hash;
+            victim->gen = gen;
+            victim->used = ++db->sel_tick;
+            victim->ids = sx_xmalloc((n ? n : 1) * sizeof(uint32_t));
+            if (n)
+                memcpy(victim->ids, ids, n * sizeof(uint32_t));
+            victim->n = n;
+            db->sel_ids += n;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&db->sel_mu);
+}
+
+/* Every series the matchers select, in label order (caller holds
+ * reg_lock shared). Returns a malloc'd array. */
+static uint32_t *select_all(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, size_t *nout)
 {
     uint32_t *cand = NULL;
     size_t ncand = 0;
     bool have = false;
-    pthread_rwlock_rdlock(&db->reg_lock);
     for (size_t i = 0; i < n; i++) {
         if (matcher_matches_empty(&m[i]))
             continue;
@@ -1118,26 +1233,50 @@ int sx_tsdb_select(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, int64_t mint,
         for (uint32_t id = 0; id < db->nseries; id++)
             cand[ncand++] = id;
     }
-    out->ids = sx_arena_alloc(a, (ncand ? ncand : 1) * sizeof(uint32_t));
-    out->n = 0;
+    size_t k = 0;
     for (size_t i = 0; i < ncand; i++) {
         series_t *s = db->series[cand[i]];
         if (!s)
             continue;
+        bool ok = true;
+        for (size_t j = 0; j < n && ok; j++)
+            ok = sx_matcher_matches(&m[j], label_value(s, m[j].name));
+        if (ok)
+            cand[k++] = s->id;
+    }
+    if (k > 1)
+        qsort_r(cand, k, sizeof(uint32_t), cmp_ids_by_labels, db);
+    *nout = k;
+    return cand;
+}
+
+int sx_tsdb_select(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, int64_t mint, int64_t maxt,
+                   sx_arena_t *a, sx_series_set_t *out)
+{
+    sx_buf_t key = SX_BUF_INIT;
+    sel_key(m, n, &key);
+    uint64_t hash = sx_hash64(key.ptr, key.len);
+    pthread_rwlock_rdlock(&db->reg_lock);
+    uint64_t gen = db->series_gen;
+    size_t nall = 0;
+    uint32_t *all = sel_lookup(db, &key, hash, gen, &nall);
+    if (!all) {
+        all = select_all(db, m, n, &nall);
+        sel_store(db, &key, hash, gen, all, nall);
+    }
+    out->ids = sx_arena_alloc(a, (nall ? nall : 1) * sizeof(uint32_t));
+    out->n = 0;
+    for (size_t i = 0; i < nall; i++) {
+        series_t *s = db->series[all[i]];
         pthread_mutex_lock(stripe(db, s->id));
         bool in_range = s->mint <= maxt && s->maxt >= mint;
         pthread_mutex_unlock(stripe(db, s->id));
-        if (!in_range)
-            continue;
-        bool ok = true;
-        for (size_t k = 0; k < n && ok; k++)
-            ok = sx_matcher_matches(&m[k], label_value(s, m[k].name));
-        if (ok)
+        if (in_range)
             out->ids[out->n++] = s->id;
     }
-    free(cand);
-    qsort_r(out->ids, out->n, sizeof(uint32_t), cmp_ids_by_labels, db);
     pthread_rwlock_unlock(&db->reg_lock);
+    free(all);
+    sx_buf_dispose(&key);
     return 0;
 }
 

@@ -139,6 +139,14 @@ struct sx_tsdb {
 
     pthread_mutex_t stripes[NSTRIPES];
 
+    /* Registry changes (series added), for the selection cache; written
+     * under reg_lock held exclusively. */
+    uint64_t series_gen;
+    pthread_mutex_t sel_mu;
+    struct sel_entry *sel;  /* SEL_CACHE_ENTRIES, least recently used evicted */
+    size_t sel_ids;         /* ids held by all entries */
+    uint64_t sel_tick;
+
     pthread_rwlock_t parts_lock;
     part_t **parts;         /* sorted by (day, seq) */
     size_t nparts, partscap;

@@ -312,6 +312,82 @@ static void test_tsdb_selects_with_all_matcher_kinds(void **state)
     rm_tmp();
 }
 
+/* The ids of a selection in label order, as one string "job,job,...". */
+static void selected_jobs(sx_tsdb_t *db, const char *sel, int64_t mint, int64_t maxt, char *out,
+                          size_t cap)
+{
+    sx_arena_t a;
+    sx_arena_init(&a);
+    sx_matcher_t *m;
+    size_t nm;
+    sx_err_t err;
+    assert_int_equal(sx_selector_parse(sx_str(sel), &a, &m, &nm, &err), 0);
+    sx_series_set_t set;
+    assert_int_equal(sx_tsdb_select(db, m, nm, mint, maxt, &a, &set), 0);
+    sx_selector_dispose(m, nm);
+    out[0] = 0;
+    for (size_t i = 0; i < set.n; i++) {
+        sx_label_t *l;
+        uint32_t nl;
+        assert_int_equal(sx_tsdb_series_labels(db, set.ids[i], &a, &l, &nl), 0);
+        for (uint32_t k = 0; k < nl; k++)
+            if (sx_str_eq_cstr(l[k].name, "job"))
+                snprintf(out + strlen(out), cap - strlen(out), "%s%.*s", i ? "," : "",
+                         (int)l[k].value.len, l[k].value.ptr);
+    }
+    sx_arena_dispose(&a);
+}
+
+/* Repeated selections (answered from the selection cache) see series
+ * added since, keep label order, apply each call's time range, and do not
+ * mix up selectors that differ only in an operator or a value. */
+static void test_tsdb_repeated_selections_follow_new_series_and_ranges(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t1[] = {1000}, t2[] = {500000};
+    double v[] = {1};
+    char got[256];
+    append_ok(db, "up", "c", t1, v, 1, NULL);
+    append_ok(db, "up", "a", t2, v, 1, NULL);
+    for (int round = 0; round < 3; round++) {
+        selected_jobs(db, "up", INT64_MIN, INT64_MAX, got, sizeof(got));
+        assert_string_equal(got, "a,c");
+        selected_jobs(db, "up", 0, 2000, got, sizeof(got));
+        assert_string_equal(got, "c");
+        selected_jobs(db, "up", 400000, 600000, got, sizeof(got));
+        assert_string_equal(got, "a");
+        selected_jobs(db, "up{job=\"a\"}", INT64_MIN, INT64_MAX, got, sizeof(got));
+        assert_string_equal(got, "a");
+        selected_jobs(db, "up{job!=\"a\"}", INT64_MIN, INT64_MAX, got, sizeof(got));
+        assert_string_equal(got, "c");
+        selected_jobs(db, "up{job=~\"a\"}", INT64_MIN, INT64_MAX, got, sizeof(got));
+        assert_string_equal(got, "a");
+    }
+    /* A new series between the two: the next selection has it, in order. */
+    append_ok(db, "up", "b", t1, v, 1, NULL);
+    selected_jobs(db, "up", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, "a,b,c");
+    selected_jobs(db, "up{job!=\"a\"}", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, "b,c");
+    /* Samples that widen an existing series' time range need no new
+     * series: the cached selection still applies the new range. */
+    append_ok(db, "up", "c", t2, v, 1, NULL);
+    selected_jobs(db, "up", 400000, 600000, got, sizeof(got));
+    assert_string_equal(got, "a,c");
+    /* More distinct selectors than the cache holds: each still right. */
+    for (int i = 0; i < 100; i++) {
+        char sel[64];
+        snprintf(sel, sizeof(sel), "up{job!=\"x%d\"}", i);
+        selected_jobs(db, sel, INT64_MIN, INT64_MAX, got, sizeof(got));
+        assert_string_equal(got, "a,b,c");
+    }
+    selected_jobs(db, "up{job=~\"a|c\"}", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, "a,c");
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
 static void test_tsdb_label_names_and_values(void **state)
 {
     mk_tmp();
@@ -477,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_tsdb_keeps_stale_marker_bits_through_flush),
         cmocka_unit_test(test_tsdb_retention_drops_old_samples_and_parts),
         cmocka_unit_test(test_tsdb_selects_with_all_matcher_kinds),
+        cmocka_unit_test(test_tsdb_repeated_selections_follow_new_series_and_ranges),
         cmocka_unit_test(test_tsdb_label_names_and_values),
         cmocka_unit_test(test_selector_rejects_bad_input),
         cmocka_unit_test(test_tsdb_validates_unchecked_labels_of_new_series_only),
