@@ -88,22 +88,47 @@ static void put_ts(sx_buf_t *b, int64_t t)
 
 static void put_value_str(sx_buf_t *b, double v)
 {
-    sx_buf_putc(b, '"');
-    sx_buf_prom_float(b, v);
-    sx_buf_putc(b, '"');
+    char *p = sx_buf_reserve(b, SX_FLOAT_BUF + 2);
+    *p = '"';
+    int n = sx_format_float(p + 1, v);
+    p[n + 1] = '"';
+    b->len += (size_t)n + 2;
+}
+
+/* The timestamps of a matrix repeat in every series (the steps of a range
+ * query): each distinct one is rendered once, in a small direct-mapped
+ * table keyed by the time. */
+typedef struct ts_cache {
+    struct {
+        int64_t t;
+        uint8_t len; /* 0 = empty */
+        char s[31];
+    } e[512];
+} ts_cache_t;
+
+static void put_ts_cached(sx_buf_t *b, ts_cache_t *c, int64_t t)
+{
+    unsigned k = (unsigned)(((uint64_t)t * 0x9e3779b97f4a7c15ull) >> 55);
+    if (!c->e[k].len || c->e[k].t != t) {
+        sx_buf_t tmp = {c->e[k].s, 0, sizeof(c->e[k].s)};
+        put_ts(&tmp, t);
+        c->e[k].t = t;
+        c->e[k].len = (uint8_t)tmp.len;
+    }
+    sx_buf_append(b, c->e[k].s, c->e[k].len);
 }
 
 /* A histogram as Prometheus' JSON: count, sum and the non-empty buckets
  * as [rule, "lower", "upper", "count"], rule 0 = (l,u] for positive
  * buckets, 1 = [l,u) for negative ones, 3 = [l,u] for the zero bucket. */
-static void put_hist(sx_req_t *req, sx_buf_t *b, const sx_promql_hist_t *h)
+static void put_hist(sx_arena_t *a, sx_buf_t *b, const sx_promql_hist_t *h)
 {
     sx_buf_puts(b, "{\"count\":");
     put_value_str(b, h->count);
     sx_buf_puts(b, ",\"sum\":");
     put_value_str(b, h->sum);
     sx_promql_bucket_t *bk;
-    size_t n = sx_promql_hist_buckets(h, &req->arena, &bk);
+    size_t n = sx_promql_hist_buckets(h, a, &bk);
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         if (bk[i].count == 0)
@@ -132,12 +157,12 @@ static void put_point(sx_buf_t *b, int64_t t, double v)
     sx_buf_putc(b, ']');
 }
 
-static void put_hpoint(sx_req_t *req, sx_buf_t *b, int64_t t, const sx_promql_hist_t *h)
+static void put_hpoint(sx_arena_t *a, sx_buf_t *b, int64_t t, const sx_promql_hist_t *h)
 {
     sx_buf_putc(b, '[');
     put_ts(b, t);
     sx_buf_putc(b, ',');
-    put_hist(req, b, h);
+    put_hist(a, b, h);
     sx_buf_putc(b, ']');
 }
 
@@ -150,6 +175,102 @@ static void put_notes(sx_buf_t *b, const char *key, const char **list, size_t n)
         if (i)
             sx_buf_putc(b, ',');
         sx_buf_json_str(b, list[i], strlen(list[i]));
+    }
+    sx_buf_putc(b, ']');
+}
+
+/* Series [from, to) of a matrix, each after a comma but the first. */
+static void put_matrix_part(sx_arena_t *a, sx_buf_t *b, ts_cache_t *tc,
+                            const sx_promql_series_t *series, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        const sx_promql_series_t *s = &series[i];
+        if (i)
+            sx_buf_putc(b, ',');
+        sx_buf_puts(b, "{\"metric\":");
+        sx_api_put_labelset(b, s->labels, s->nlabels);
+        size_t nh = 0;
+        for (size_t j = 0; s->h && j < s->n; j++)
+            nh += s->h[j] != NULL;
+        if (nh < s->n) {
+            sx_buf_puts(b, ",\"values\":[");
+            bool first = true;
+            for (size_t j = 0; j < s->n; j++) {
+                if (s->h && s->h[j])
+                    continue;
+                sx_buf_puts(b, first ? "[" : ",[");
+                first = false;
+                put_ts_cached(b, tc, s->t[j]);
+                sx_buf_putc(b, ',');
+                put_value_str(b, s->v[j]);
+                sx_buf_putc(b, ']');
+            }
+            sx_buf_putc(b, ']');
+        }
+        if (nh) {
+            sx_buf_puts(b, ",\"histograms\":[");
+            bool first = true;
+            for (size_t j = 0; j < s->n; j++) {
+                if (!s->h[j])
+                    continue;
+                if (!first)
+                    sx_buf_putc(b, ',');
+                first = false;
+                put_hpoint(a, b, s->t[j], s->h[j]);
+            }
+            sx_buf_putc(b, ']');
+        }
+        sx_buf_putc(b, '}');
+    }
+}
+
+typedef struct matrix_job {
+    const sx_promql_series_t *series;
+    size_t from, to;
+    sx_buf_t out;
+    sx_arena_t arena;
+    ts_cache_t tc;
+} matrix_job_t;
+
+static void *matrix_job_run(void *p)
+{
+    matrix_job_t *j = p;
+    put_matrix_part(&j->arena, &j->out, &j->tc, j->series, j->from, j->to);
+    return NULL;
+}
+
+/* A matrix; a big one (a range query over hundreds of series) is written
+ * in two halves at once, the second on a thread of its own, since
+ * rendering the values is then most of the answer's cost. */
+static void put_matrix(sx_req_t *req, sx_buf_t *b, const sx_promql_series_t *series, size_t n)
+{
+    size_t points = 0;
+    for (size_t i = 0; i < n; i++)
+        points += series[i].n;
+    ts_cache_t *tc = sx_arena_calloc(&req->arena, 1, sizeof(*tc));
+    sx_buf_putc(b, '[');
+    matrix_job_t *job = NULL;
+    pthread_t th;
+    size_t half = n;
+    if (points >= 20000 && n >= 2) {
+        job = sx_xcalloc(1, sizeof(*job));
+        half = n / 2;
+        *job = (matrix_job_t){.series = series, .from = half, .to = n, .out = SX_BUF_INIT};
+        sx_arena_init(&job->arena);
+        if (pthread_create(&th, NULL, matrix_job_run, job) != 0) {
+            sx_arena_dispose(&job->arena);
+            free(job);
+            job = NULL;
+            half = n;
+        }
+    }
+    put_matrix_part(&req->arena, b, tc, series, 0, half);
+    if (job) {
+        pthread_join(th, NULL);
+        sx_buf_append(b, job->out.ptr, job->out.len);
+        sx_buf_dispose(&job->out);
+        sx_arena_dispose(&job->arena);
+        free(job);
     }
     sx_buf_putc(b, ']');
 }
@@ -179,7 +300,7 @@ void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseri
             sx_api_put_labelset(b, s->labels, s->nlabels);
             if (s->h && s->h[0]) {
                 sx_buf_puts(b, ",\"histogram\":");
-                put_hpoint(req, b, s->t[0], s->h[0]);
+                put_hpoint(&req->arena, b, s->t[0], s->h[0]);
             } else {
                 sx_buf_puts(b, ",\"value\":");
                 put_point(b, s->t[0], s->v[0]);
@@ -189,45 +310,7 @@ void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseri
         sx_buf_putc(b, ']');
         break;
     case SX_PROMQL_MATRIX:
-        sx_buf_putc(b, '[');
-        for (size_t i = 0; i < nseries; i++) {
-            const sx_promql_series_t *s = &r->series[i];
-            if (i)
-                sx_buf_putc(b, ',');
-            sx_buf_puts(b, "{\"metric\":");
-            sx_api_put_labelset(b, s->labels, s->nlabels);
-            size_t nh = 0;
-            for (size_t j = 0; s->h && j < s->n; j++)
-                nh += s->h[j] != NULL;
-            if (nh < s->n) {
-                sx_buf_puts(b, ",\"values\":[");
-                bool first = true;
-                for (size_t j = 0; j < s->n; j++) {
-                    if (s->h && s->h[j])
-                        continue;
-                    if (!first)
-                        sx_buf_putc(b, ',');
-                    first = false;
-                    put_point(b, s->t[j], s->v[j]);
-                }
-                sx_buf_putc(b, ']');
-            }
-            if (nh) {
-                sx_buf_puts(b, ",\"histograms\":[");
-                bool first = true;
-                for (size_t j = 0; j < s->n; j++) {
-                    if (!s->h[j])
-                        continue;
-                    if (!first)
-                        sx_buf_putc(b, ',');
-                    first = false;
-                    put_hpoint(req, b, s->t[j], s->h[j]);
-                }
-                sx_buf_putc(b, ']');
-            }
-            sx_buf_putc(b, '}');
-        }
-        sx_buf_putc(b, ']');
+        put_matrix(req, b, r->series, nseries);
         break;
     default:
         sx_buf_puts(b, "null");

@@ -136,7 +136,7 @@ static int split_e(const char *e, char *digits, int *exp10)
 /* The shortest digits that read back as v (v > 0, finite), the nearest such
  * when several of that length do, as Go's strconv picks them. Fills digits
  * (at most 17) and the exponent of the first digit; returns the count. */
-static const uint64_t pow10_u64[20] = {1ull,
+const uint64_t sx_pow10_u64[20] = {1ull,
                                        10ull,
                                        100ull,
                                        1000ull,
@@ -169,7 +169,7 @@ static int put_digits(uint64_t u, char *digits)
     if (u == 0)
         return 0;
     int n = 1;
-    while (n < 20 && u >= pow10_u64[n])
+    while (n < 20 && u >= sx_pow10_u64[n])
         n++;
     uint64_t hi = u / 100000000, lo = u % 100000000;
     char *p = digits + n;
@@ -350,8 +350,8 @@ typedef unsigned __int128 u128;
 static bool ge_pow10(uint64_t m, int s, int k)
 {
     if (k >= 0)
-        return (u128)m >= ((u128)pow10_u64[k] << s);
-    return (u128)m * pow10_u64[-k] >= ((u128)1 << s);
+        return (u128)m >= ((u128)sx_pow10_u64[k] << s);
+    return (u128)m * sx_pow10_u64[-k] >= ((u128)1 << s);
 }
 
 /* The nearest n-digit candidate if it reads back as v: 1 with it in *q,
@@ -361,7 +361,7 @@ static int exact_candidate(uint64_t m, int sh, int e, int n, bool closed, uint64
     int t = n - 1 - e;
     if (t < 0 || t > 22)
         return -1;
-    u128 p = t <= 19 ? (u128)pow10_u64[t] : (u128)pow10_u64[19] * pow10_u64[t - 19];
+    u128 p = t <= 19 ? (u128)sx_pow10_u64[t] : (u128)sx_pow10_u64[19] * sx_pow10_u64[t - 19];
     u128 mid = (u128)(2 * m) * p, lo = mid - p, hi = mid + p;
     u128 mask = ((u128)1 << sh) - 1, half = (u128)1 << (sh - 1);
     u128 d = mid >> sh, r = mid & mask;
@@ -399,9 +399,19 @@ static int exact_digits(double v, char *digits, int *exp10)
         if (rc < 0)
             return 0;
         if (rc == 1) {
-            int nd = put_digits(q, digits);
-            *exp10 = nd - 1 - (n - 1 - e);
-            return nd;
+            /* The first digit's exponent, then q without its trailing
+             * zeros (values like 0.25 come out of the 15-digit test as
+             * 250000000000000), fewest divisions first. */
+            *exp10 = (q >= sx_pow10_u64[n] ? n : n - 1) - (n - 1 - e);
+            if (q % 100000000 == 0)
+                q /= 100000000;
+            if (q % 10000 == 0)
+                q /= 10000;
+            if (q % 100 == 0)
+                q /= 100;
+            if (q % 10 == 0)
+                q /= 10;
+            return put_digits(q, digits);
         }
     }
     return 0; /* 17 digits always read back; leave any surprise to the slow path */
@@ -463,6 +473,19 @@ int sx_format_float(char *buf, double v)
     char digits[24];
     int exp10 = 0, nd;
     bool neg = signbit(v);
+    if (fabs(v) < 9007199254740992.0 && v != 0) {
+        /* A whole number below 2^53 (most gauges and counters) prints as
+         * its integer: its shortest digits, then zeros up to the point. */
+        int64_t i = (int64_t)v;
+        if ((double)i == v) {
+            char *o = buf;
+            if (neg)
+                *o++ = '-';
+            o += put_digits(neg ? (uint64_t)-i : (uint64_t)i, o);
+            *o = '\0';
+            return (int)(o - buf);
+        }
+    }
     if (v == 0) {
         digits[0] = '0';
         nd = 1;
@@ -497,9 +520,8 @@ int sx_format_float(char *buf, double v)
 
 void sx_buf_prom_float(sx_buf_t *b, double v)
 {
-    char tmp[SX_FLOAT_BUF];
-    int n = sx_format_float(tmp, v);
-    sx_buf_append(b, tmp, (size_t)n);
+    int n = sx_format_float(sx_buf_reserve(b, SX_FLOAT_BUF), v);
+    b->len += (size_t)n;
 }
 
 size_t sx_base64_encode(const void *in, size_t n, char *out)

@@ -49,5 +49,7 @@ static inline void sx_buf_clear(sx_buf_t *b)
  * Returns the length written (NUL-terminated). */
 #define SX_FLOAT_BUF 360
 int sx_format_float(char *buf, double v);
+/* 10^0 .. 10^19, every power of ten a uint64_t holds. */
+extern const uint64_t sx_pow10_u64[20];
 
 #endif

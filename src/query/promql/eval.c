@@ -648,7 +648,10 @@ static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, si
     size_t min_series = c->opts->parallel_min_series ? c->opts->parallel_min_series : 512;
     if (nthreads > 8)
         nthreads = 8;
-    if (nthreads < 2 || nseries < min_series || nseries < (size_t)nthreads) {
+    /* Fewer series are still worth splitting when every one has many
+     * steps to compute (a range query over a few hundred series). */
+    bool big = nseries >= min_series || (nseries >= min_series / 8 && nseries * c->nsteps >= 32768);
+    if (nthreads < 2 || !big || nseries < (size_t)nthreads) {
         rc = window_loop(c, &r, fn, call, out);
         rsrc_close(&r);
         return rc;

@@ -307,6 +307,28 @@ static void histogram_rate(pq_window_t *w, size_t i, const win_t *x, bool counte
         w->hout[i] = r;
 }
 
+/* The raw change over a window's floats: last minus first, plus, for a
+ * counter, the value before each reset inside the window (from the
+ * series' list rs of reset positions, or by a scan when it has many). */
+static inline double window_increase(const double *v, const win_t *x, bool counter,
+                                     const size_t *rs, size_t nrs, bool many)
+{
+    double r = v[x->b - 1] - v[x->a];
+    if (counter && many) {
+        double prev = v[x->a];
+        for (size_t j = x->a + 1; j < x->b; j++) {
+            if (v[j] < prev)
+                r += prev;
+            prev = v[j];
+        }
+    } else if (counter) {
+        for (size_t k = 0; k < nrs; k++)
+            if (rs[k] > x->a && rs[k] < x->b)
+                r += v[rs[k] - 1];
+    }
+    return r;
+}
+
 /* extrapolated_rate of a series without histograms, in blocks of steps:
  * first each step's window and raw increase, then the extrapolation of
  * the whole block with selects instead of branches, so that the divisions
@@ -331,19 +353,7 @@ static bool float_rates(pq_window_t *w, bool counter, bool is_rate, const size_t
             size_t nf = x.b - x.a;
             if (nf < 2)
                 continue;
-            double r = v[x.b - 1] - v[x.a];
-            if (counter && many) {
-                double prev = v[x.a];
-                for (size_t j = x.a + 1; j < x.b; j++) {
-                    if (v[j] < prev)
-                        r += prev;
-                    prev = v[j];
-                }
-            } else if (counter) {
-                for (size_t k = 0; k < nrs; k++)
-                    if (rs[k] > x.a && rs[k] < x.b)
-                        r += v[rs[k] - 1];
-            }
+            double r = window_increase(v, &x, counter, rs, nrs, many);
             at[n] = i;
             d_start[n] = (double)(t[x.a] - x.lo);
             d_end[n] = (double)(x.hi - t[x.b - 1]);
@@ -417,19 +427,7 @@ static void extrapolated_rate(pq_window_t *w, bool counter, bool is_rate)
         }
         if (nf < 2)
             continue;
-        double result = v[x.b - 1] - v[x.a];
-        if (counter && many) {
-            double prev = v[x.a];
-            for (size_t j = x.a + 1; j < x.b; j++) {
-                if (v[j] < prev)
-                    result += prev;
-                prev = v[j];
-            }
-        } else if (counter) {
-            for (size_t k = 0; k < nrs; k++)
-                if (rs[k] > x.a && rs[k] < x.b)
-                    result += v[rs[k] - 1];
-        }
+        double result = window_increase(v, &x, counter, rs, nrs, many);
         w->out[i] = result * extrapolation_factor(w, &x, t[x.a], t[x.b - 1], nf, v[x.a], result,
                                                   counter, is_rate);
         any = true;

@@ -99,7 +99,8 @@ typedef struct sx_promql_opts {
     atomic_bool *cancel;      /* set by another thread to abandon the query; may be NULL */
     bool delayed_name_removal; /* Prometheus 3 feature flag; on in conformance */
     int parallelism;           /* threads for range-function windows; online CPUs, at most 8 */
-    size_t parallel_min_series; /* fewer series than this run on one thread; 512 */
+    size_t parallel_min_series; /* fewer series than this run on one thread (512), unless
+                                 * there are an eighth of them and 32,768 series-steps */
     bool div_by_zero_nan;      /* x / 0 and x % 0 give NaN (LogQL's rule), not +-Inf */
 } sx_promql_opts_t;
 void sx_promql_opts_default(sx_promql_opts_t *o);

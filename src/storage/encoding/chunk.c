@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 #include "encoding_int.h"
 
 #define CHUNK_TAG 0xc1
@@ -841,27 +842,6 @@ static int xor_decode(const uint8_t *p, const uint8_t *end, size_t n, double *v,
 
 /* ---- Values: decimal ---- */
 
-static const uint64_t ipow10[19] = {
-    1ull,
-    10ull,
-    100ull,
-    1000ull,
-    10000ull,
-    100000ull,
-    1000000ull,
-    10000000ull,
-    100000000ull,
-    1000000000ull,
-    10000000000ull,
-    100000000000ull,
-    1000000000000ull,
-    10000000000000ull,
-    100000000000000ull,
-    1000000000000000ull,
-    10000000000000000ull,
-    100000000000000000ull,
-    1000000000000000000ull,
-};
 
 /* Values within this many ulps of a short decimal are "near decimals":
  * sums of decimal increments in floating point (a histogram's _sum, a
@@ -957,7 +937,7 @@ static size_t build_dec(const scratch_t *s, size_t n, unsigned k, size_t *nexc)
             unsigned up = k - (unsigned)kk;
             int64_t a = (int64_t)s->ints[i];
             if (a != 0) {
-                ok = up <= 18 && !__builtin_mul_overflow(a, (int64_t)ipow10[up], &x) &&
+                ok = up <= 18 && !__builtin_mul_overflow(a, (int64_t)sx_pow10_u64[up], &x) &&
                      x >= -(int64_t)(1ll << 53) && x <= (int64_t)(1ll << 53);
             }
         }
