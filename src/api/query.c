@@ -96,7 +96,7 @@ static void put_value_str(sx_buf_t *b, double v)
 }
 
 /* The timestamps of a matrix repeat in every series (the steps of a range
- * query): each distinct one is rendered once, in a small direct-mapped
+ * query): each distinct one is rendered once, into a small open-addressed
  * table keyed by the time. */
 typedef struct ts_cache {
     struct {
@@ -109,13 +109,21 @@ typedef struct ts_cache {
 static void put_ts_cached(sx_buf_t *b, ts_cache_t *c, int64_t t)
 {
     unsigned k = (unsigned)(((uint64_t)t * 0x9e3779b97f4a7c15ull) >> 55);
-    if (!c->e[k].len || c->e[k].t != t) {
-        sx_buf_t tmp = {c->e[k].s, 0, sizeof(c->e[k].s)};
-        put_ts(&tmp, t);
-        c->e[k].t = t;
-        c->e[k].len = (uint8_t)tmp.len;
+    for (int probe = 0; probe < 8; probe++, k = (k + 1) & 511) {
+        if (c->e[k].len && c->e[k].t == t) {
+            sx_buf_append(b, c->e[k].s, c->e[k].len);
+            return;
+        }
+        if (!c->e[k].len) {
+            sx_buf_t tmp = {c->e[k].s, 0, sizeof(c->e[k].s)};
+            put_ts(&tmp, t);
+            c->e[k].t = t;
+            c->e[k].len = (uint8_t)tmp.len;
+            sx_buf_append(b, c->e[k].s, c->e[k].len);
+            return;
+        }
     }
-    sx_buf_append(b, c->e[k].s, c->e[k].len);
+    put_ts(b, t); /* a full neighbourhood: more distinct times than steps */
 }
 
 /* A histogram as Prometheus' JSON: count, sum and the non-empty buckets

@@ -20,6 +20,7 @@
 static const sx_str_t name_label = {"__name__", 8};
 
 static int eval(pq_ctx_t *c, const pq_node_t *n, pq_value_t *out);
+static void merge_notes(pq_ctx_t *c, const sx_promql_notes_t *n);
 
 /* ---- Label-set map: (labels) -> index, open addressing ---- */
 
@@ -227,27 +228,19 @@ static int series_labels(pq_ctx_t *c, uint32_t id, sx_label_t **l, uint32_t *n)
 
 /* ---- Instant vector selector ---- */
 
-static int eval_vsel(pq_ctx_t *c, const pq_node_t *n, bool want_ts, pq_value_t *out)
+/* Series ids[from, to) of an instant vector selector into out->s (room
+ * for to - from series), in order, skipping those with no point. */
+static int vsel_series(pq_ctx_t *c, const pq_node_t *n, bool want_ts, int64_t off, int64_t lo,
+                       int64_t hi, const uint32_t *ids, size_t from, size_t to, pq_value_t *out)
 {
-    int64_t off;
-    int rc = sx_pq__offset_eval(&n->sel.mod, c->qstep, &off, c->err);
-    if (rc)
-        return rc;
-    int64_t lo, hi;
-    ref_bounds(c, &n->sel.mod, off, &lo, &hi);
+    int rc = 0;
     int64_t lb = c->opts->lookback_ms;
-    sel_iter_t it;
-    if ((rc = sel_select(c, n, lo - lb + 1, hi, &it)))
-        return rc;
-    out->type = SX_PROMQL_VECTOR;
-    out->s = sx_pq__series_new(c, it.n);
-    out->n = 0;
     sx_arena_t tmp;
     sx_arena_init(&tmp);
-    for (size_t k = 0; k < it.n && rc == 0; k++) {
+    for (size_t k = from; k < to && rc == 0; k++) {
         sx_arena_reset(&tmp);
         raw_t r;
-        if ((rc = read_raw(c, it.ids[k], lo - lb + 1, hi, &tmp, true, &r)))
+        if ((rc = read_raw(c, ids[k], lo - lb + 1, hi, &tmp, true, &r)))
             break;
         double *v = NULL;
         sx_promql_hist_t **hv = NULL;
@@ -299,7 +292,7 @@ static int eval_vsel(pq_ctx_t *c, const pq_node_t *n, bool want_ts, pq_value_t *
         if ((rc = sx_pq__samples_add(c, (int64_t)present)))
             break;
         pq_series_t *s = &out->s[out->n++];
-        if ((rc = series_labels(c, it.ids[k], &s->labels, &s->nlabels)))
+        if ((rc = series_labels(c, ids[k], &s->labels, &s->nlabels)))
             break;
         s->v = v;
         s->h = hv;
@@ -308,6 +301,92 @@ static int eval_vsel(pq_ctx_t *c, const pq_node_t *n, bool want_ts, pq_value_t *
             break;
     }
     sx_arena_dispose(&tmp);
+    return rc;
+}
+
+/* Half of a selector's series, read on a thread of its own. */
+typedef struct vjob {
+    pq_ctx_t ctx;
+    sx_arena_t arena;
+    sx_err_t err;
+    const pq_node_t *n;
+    bool want_ts;
+    int64_t off, lo, hi;
+    const uint32_t *ids;
+    size_t from, to;
+    pq_value_t out;
+    int rc;
+} vjob_t;
+
+static void *vjob_run(void *p)
+{
+    vjob_t *j = p;
+    j->rc = vsel_series(&j->ctx, j->n, j->want_ts, j->off, j->lo, j->hi, j->ids, j->from, j->to,
+                        &j->out);
+    return NULL;
+}
+
+static int eval_vsel(pq_ctx_t *c, const pq_node_t *n, bool want_ts, pq_value_t *out)
+{
+    int64_t off;
+    int rc = sx_pq__offset_eval(&n->sel.mod, c->qstep, &off, c->err);
+    if (rc)
+        return rc;
+    int64_t lo, hi;
+    ref_bounds(c, &n->sel.mod, off, &lo, &hi);
+    int64_t lb = c->opts->lookback_ms;
+    sel_iter_t it;
+    if ((rc = sel_select(c, n, lo - lb + 1, hi, &it)))
+        return rc;
+    out->type = SX_PROMQL_VECTOR;
+    out->s = sx_pq__series_new(c, it.n);
+    out->n = 0;
+    size_t min_series = c->opts->parallel_min_series ? c->opts->parallel_min_series : 512;
+    size_t half = it.n / 2;
+    if (c->opts->parallelism < 2 || it.n < 2 || c->nsteps < 2 ||
+        (it.n < min_series / 8 || it.n * c->nsteps < 32768))
+        return vsel_series(c, n, want_ts, off, lo, hi, it.ids, 0, it.n, out);
+    /* A range query over many series: the second half on another thread,
+     * its series, values and notes adopted afterwards, in order. */
+    vjob_t *j = sx_xcalloc(1, sizeof(*j));
+    sx_arena_init(&j->arena);
+    sx_err_clear(&j->err);
+    j->ctx = *c; /* its sample count starts from this one's */
+    j->ctx.a = &j->arena;
+    j->ctx.err = &j->err;
+    memset(&j->ctx.notes, 0, sizeof(j->ctx.notes));
+    j->ctx._notes_cap[0] = j->ctx._notes_cap[1] = 0;
+    j->n = n;
+    j->want_ts = want_ts;
+    j->off = off;
+    j->lo = lo;
+    j->hi = hi;
+    j->ids = it.ids;
+    j->from = half;
+    j->to = it.n;
+    j->out.s = sx_pq__series_new(c, it.n - half);
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, vjob_run, j) == 0;
+    int64_t base = c->samples;
+    rc = vsel_series(c, n, want_ts, off, lo, hi, it.ids, 0, half, out);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        vjob_run(j);
+    if (j->rc && !rc) {
+        rc = j->rc;
+        sx_pq__fail(c, rc, "%s", j->err.msg[0] ? j->err.msg : sx_strerror(rc));
+    }
+    merge_notes(c, &j->ctx.notes);
+    if (!rc) {
+        for (size_t i = 0; i < j->out.n; i++)
+            out->s[out->n++] = j->out.s[i];
+        /* The other half's samples on top of this one's, against the limit. */
+        rc = sx_pq__samples_add(c, j->ctx.samples - base);
+        sx_arena_adopt(c->a, &j->arena);
+    }
+    sx_arena_dispose(&j->arena);
+    free(j);
     return rc;
 }
 
