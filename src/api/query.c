@@ -243,6 +243,10 @@ typedef struct matrix_job {
 static void *matrix_job_run(void *p)
 {
     matrix_job_t *j = p;
+    size_t points = 0;
+    for (size_t i = j->from; i < j->to; i++)
+        points += j->series[i].n;
+    sx_buf_reserve(&j->out, points * 32 + (j->to - j->from) * 256);
     put_matrix_part(&j->arena, &j->out, &j->tc, j->series, j->from, j->to);
     return NULL;
 }
@@ -256,6 +260,9 @@ static void put_matrix(sx_req_t *req, sx_buf_t *b, const sx_promql_series_t *ser
     for (size_t i = 0; i < n; i++)
         points += series[i].n;
     ts_cache_t *tc = sx_arena_calloc(&req->arena, 1, sizeof(*tc));
+    /* Room for the usual ~30 bytes a point up front, not a dozen regrowths
+     * copying what was written. */
+    sx_buf_reserve(b, points * 32 + n * 256);
     sx_buf_putc(b, '[');
     matrix_job_t *job = NULL;
     pthread_t th;
