@@ -4,15 +4,16 @@
 
 Loads the ingestion benchmark's data set (sx-loadgen: S node_exporter-like
 series, one hour at 15 s, plus --histograms: a classic histogram per host)
-into each server in turn, never two at once, on a loopback port with a
-fresh temporary data directory, with the same seed and the same start
-time, so all three hold the same samples. Then it runs a fixed set of
-dashboard queries, each as an instant query at the end of the hour and as a
-range query over the hour at a 15 s step, one warm-up and --runs measured
-repetitions each, and measures the wall time of every request (from
-sending it to reading the whole answer) and the server's peak RSS while
-answering (VmHWM, reset when the queries start, and VmRSS sampled every
-0.2 s). The summary gives per query the median latency on each server, the
+into each server in turn, on a loopback port with a fresh temporary data
+directory, with the same seed and the same start time, so all three hold
+the same samples. Then it runs a fixed set of dashboard queries, each as
+an instant query at the end of the hour and as a range query over the hour
+at a 15 s step, one warm-up and --runs measured repetitions each, every
+query on each server in turn (--sequential: one server at a time, the
+others stopped), and measures the wall time of every request (from sending
+it to reading the whole answer, over one keep-alive connection per server)
+and the server's peak RSS while answering (VmHWM, reset when the queries
+start, and VmRSS sampled every 0.2 s). The summary gives per query the median latency on each server, the
 ratios Sextant/Prometheus and Sextant/VM, and PASS/MISS against the targets.
 Python standard library only; the process helpers come from ingest.py.
 Everything started here listens on 127.0.0.1 and is killed on exit.
@@ -240,92 +241,152 @@ def http_post(url, body, timeout):
 
 # ---- One server ----
 
-def measure(server, loadgen, args, start_ms):
-    """Start the server, load the data, run the queries; returns a dict."""
-    data = tempfile.mkdtemp(prefix=f"sx-qbench-{server.key}-")
+def start_and_load(server, loadgen, args, start_ms):
+    """Start the server and load the data; returns its state (a dict with
+    "res", and "p", "base", "data", "logf" while it runs)."""
+    st = {"server": server, "p": None, "data": tempfile.mkdtemp(prefix=f"sx-qbench-{server.key}-")}
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    logf = open(data + ".log", "wb")
-    res = {"server": server.key, "ok": False, "queries": {}}
-    p = None
+    st["base"] = base = f"http://127.0.0.1:{port}"
+    st["logf"] = logf = open(st["data"] + ".log", "wb")
+    st["res"] = res = {"server": server.key, "ok": False, "queries": {}}
     try:
-        try:
-            p = spawn(server.command(port, data), stdout=logf, stderr=subprocess.STDOUT)
-        except OSError as e:
-            res["error"] = f"cannot start {server.title}: {e}"
-            return res
-        if not wait_ready(p, port, server.health):
-            res["error"] = f"{server.title} did not start (see {logf.name})"
-            return res
-        time.sleep(0.5)
-        log(f"query-bench: {server.title}: loading {args.series:,} series x {POINTS} points")
-        cmd = [loadgen, "--url", base + "/api/v1/write", "--series", str(args.series),
-               "--points", str(POINTS), "--interval", f"{INTERVAL_MS}ms", "--concurrency", "4",
-               "--batch", "2000", "--start-ms", str(start_ms), "--seed", str(args.seed),
-               "--histograms", "--plain-snappy", "--progress", "10"]
-        t0 = time.time()
-        lg = spawn(cmd, stdout=subprocess.PIPE, text=True)
-        result = {}
-        for line in lg.stdout:
-            if line.startswith("RESULT "):
-                result = dict(kv.split("=") for kv in line.split()[1:])
-        lg.wait()
-        stop(lg, 5)
-        if not result or int(result.get("errors", 1)) != 0:
-            res["error"] = f"loading failed: {result or 'sx-loadgen did not finish'}"
-            return res
-        res["load_s"] = time.time() - t0
-        res["load_rate"] = float(result["rate"])
-        err = server.settle(base)
-        if err:
-            log(f"query-bench: {server.title}: {err}")
-        if p.poll() is not None:
-            res["error"] = f"{server.title} exited during the load (see {logf.name})"
-            return res
-        res["load_rss_mb"] = (proc_kib(p.pid, "VmHWM") or 0) / 1024.0
-        log(f"query-bench: {server.title}: loaded in {res['load_s']:.0f} s "
-            f"({res['load_rate']:,.0f} samples/s), peak RSS {res['load_rss_mb']:,.0f} MiB; "
-            f"querying ({args.runs} runs)")
+        st["p"] = p = spawn(server.command(port, st["data"]), stdout=logf, stderr=subprocess.STDOUT)
+    except OSError as e:
+        res["error"] = f"cannot start {server.title}: {e}"
+        return st
+    if not wait_ready(p, port, server.health):
+        res["error"] = f"{server.title} did not start (see {logf.name})"
+        return st
+    time.sleep(0.5)
+    log(f"query-bench: {server.title}: loading {args.series:,} series x {POINTS} points")
+    cmd = [loadgen, "--url", base + "/api/v1/write", "--series", str(args.series),
+           "--points", str(POINTS), "--interval", f"{INTERVAL_MS}ms", "--concurrency", "4",
+           "--batch", "2000", "--start-ms", str(start_ms), "--seed", str(args.seed),
+           "--histograms", "--plain-snappy", "--progress", "10"]
+    t0 = time.time()
+    lg = spawn(cmd, stdout=subprocess.PIPE, text=True)
+    result = {}
+    for line in lg.stdout:
+        if line.startswith("RESULT "):
+            result = dict(kv.split("=") for kv in line.split()[1:])
+    lg.wait()
+    stop(lg, 5)
+    if not result or int(result.get("errors", 1)) != 0:
+        res["error"] = f"loading failed: {result or 'sx-loadgen did not finish'}"
+        return st
+    res["load_s"] = time.time() - t0
+    res["load_rate"] = float(result["rate"])
+    err = server.settle(base)
+    if err:
+        log(f"query-bench: {server.title}: {err}")
+    if p.poll() is not None:
+        res["error"] = f"{server.title} exited during the load (see {logf.name})"
+        return st
+    res["load_rss_mb"] = (proc_kib(p.pid, "VmHWM") or 0) / 1024.0
+    log(f"query-bench: {server.title}: loaded in {res['load_s']:.0f} s "
+        f"({res['load_rate']:,.0f} samples/s), peak RSS {res['load_rss_mb']:,.0f} MiB")
+    return st
 
-        end_s = (start_ms + POINTS * INTERVAL_MS) / 1000.0
-        # Warm-up: every query once (page cache, lazily built indexes).
-        for qi, (cls, expr) in enumerate(QUERIES):
-            for mode in ("instant", "range"):
-                run_query(base, expr, mode, end_s, args.timeout)
-        reset_hwm(p.pid)
-        sampler = RssSampler(p.pid)
-        sampler.start()
-        times = {}
-        for r in range(args.runs):
-            for qi, (cls, expr) in enumerate(QUERIES):
-                for mode in ("instant", "range"):
-                    secs, err, shape = run_query(base, expr, mode, end_s, args.timeout)
-                    q = res["queries"].setdefault(f"{qi}/{mode}", {"errors": 0})
-                    if err:
-                        q["errors"] += 1
-                        q.setdefault("error", err)
-                    else:
-                        times.setdefault(f"{qi}/{mode}", []).append(secs)
-                        q["shape"] = shape
-            log(f"query-bench: {server.title}: run {r + 1}/{args.runs} done")
-        res["query_rss_mb"] = sampler.finish()
-        for k, v in times.items():
-            res["queries"][k]["median_s"] = statistics.median(v)
-            res["queries"][k]["times"] = v
-        res["ok"] = p.poll() is None
-        if not res["ok"]:
-            res["error"] = f"{server.title} exited while answering (see {logf.name})"
-        return res
+
+def begin_queries(st, args, end_s):
+    """Warm-up (every query once: page cache, lazily built indexes), then
+    the RSS high-water mark is reset and sampled while querying."""
+    for qi, (cls, expr) in enumerate(QUERIES):
+        for mode in ("instant", "range"):
+            run_query(st["base"], expr, mode, end_s, args.timeout)
+    reset_hwm(st["p"].pid)
+    st["sampler"] = RssSampler(st["p"].pid)
+    st["sampler"].start()
+    st["times"] = {}
+
+
+def query_once(st, args, end_s, qi, expr, mode):
+    secs, err, shape = run_query(st["base"], expr, mode, end_s, args.timeout)
+    q = st["res"]["queries"].setdefault(f"{qi}/{mode}", {"errors": 0})
+    if err:
+        q["errors"] += 1
+        q.setdefault("error", err)
+    else:
+        st["times"].setdefault(f"{qi}/{mode}", []).append(secs)
+        q["shape"] = shape
+
+
+def end_queries(st):
+    res, p = st["res"], st["p"]
+    res["query_rss_mb"] = st["sampler"].finish()
+    for k, v in st["times"].items():
+        res["queries"][k]["median_s"] = statistics.median(v)
+        res["queries"][k]["times"] = v
+    res["ok"] = p.poll() is None
+    if not res["ok"]:
+        res["error"] = f"{st['server'].title} exited while answering (see {st['logf'].name})"
+
+
+def shut_down(st, args):
+    if st.get("p") is not None:
+        stop(st["p"])
+        st["p"] = None
+    st["logf"].close()
+    if not args.keep:
+        shutil.rmtree(st["data"], ignore_errors=True)
+        try:
+            os.unlink(st["logf"].name)
+        except OSError:
+            pass
+
+
+def measure_all(servers, loadgen, args, start_ms):
+    """Every server measured; returns their results in order.
+
+    Interleaved (the default): all servers are loaded first and stay up,
+    then each query runs on one server after the other, run after run, so
+    that a noisy neighbour on a shared machine slows all of them alike
+    rather than whichever happened to be measured at that moment.
+    Sequential (--sequential): one server at a time, alone."""
+    end_s = (start_ms + POINTS * INTERVAL_MS) / 1000.0
+    states = []
+    try:
+        if args.sequential:
+            for s in servers:
+                log(f"query-bench: {s.title}")
+                st = start_and_load(s, loadgen, args, start_ms)
+                states.append(st)
+                if not st["res"].get("error"):
+                    log(f"query-bench: {s.title}: querying ({args.runs} runs)")
+                    begin_queries(st, args, end_s)
+                    for r in range(args.runs):
+                        for qi, (cls, expr) in enumerate(QUERIES):
+                            for mode in ("instant", "range"):
+                                query_once(st, args, end_s, qi, expr, mode)
+                        log(f"query-bench: {s.title}: run {r + 1}/{args.runs} done")
+                    end_queries(st)
+                shut_down(st, args)
+                time.sleep(1)
+        else:
+            for s in servers:
+                log(f"query-bench: {s.title}")
+                states.append(start_and_load(s, loadgen, args, start_ms))
+            live = [st for st in states if not st["res"].get("error")]
+            log(f"query-bench: querying {', '.join(st['server'].title for st in live)} "
+                f"in turn ({args.runs} runs)")
+            for st in live:
+                begin_queries(st, args, end_s)
+            for r in range(args.runs):
+                for qi, (cls, expr) in enumerate(QUERIES):
+                    for mode in ("instant", "range"):
+                        for st in live:
+                            query_once(st, args, end_s, qi, expr, mode)
+                log(f"query-bench: run {r + 1}/{args.runs} done")
+            for st in live:
+                end_queries(st)
     finally:
-        if p is not None:
-            stop(p)
-        logf.close()
-        if not args.keep:
-            shutil.rmtree(data, ignore_errors=True)
-            try:
-                os.unlink(logf.name)
-            except OSError:
-                pass
+        for st in states:
+            if st.get("p") is not None:
+                shut_down(st, args)
+    for st in states:
+        if st["res"].get("error"):
+            log(f"query-bench: {st['server'].title}: {st['res']['error']}")
+    return [st["res"] for st in states]
 
 
 # ---- Summary ----
@@ -458,6 +519,9 @@ def main():
     ap.add_argument("--no-deps", action="store_true", help="skip scripts/deps.sh bench")
     ap.add_argument("--nice", type=int, default=0, help="nice level for servers and sx-loadgen")
     ap.add_argument("--keep", action="store_true", help="keep data directories and logs")
+    ap.add_argument("--sequential", action="store_true",
+                    help="load and query one server at a time, the others stopped (default: "
+                         "load all, then run each query on each server in turn)")
     ap.add_argument("--json", help="also write all figures to this file")
     args = ap.parse_args()
     if args.quick:
@@ -490,14 +554,7 @@ def main():
     # One start time for every server: the same samples everywhere. The
     # hour ends two minutes before now, so it is in Prometheus' head range.
     start_ms = (int(time.time() * 1000) // 60000) * 60000 - POINTS * INTERVAL_MS - 120000
-    results = []
-    for s in servers:
-        log(f"query-bench: {s.title}")
-        res = measure(s, loadgen, args, start_ms)
-        results.append(res)
-        if res.get("error"):
-            log(f"query-bench: {s.title}: {res['error']}")
-        time.sleep(1)
+    results = measure_all(servers, loadgen, args, start_ms)
     summary(servers, results, args)
     if args.json:
         with open(args.json, "w") as f:

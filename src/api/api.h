@@ -60,7 +60,10 @@ sx_tsdb_t *sx_api_tsdb_for_write(sx_api_ctx_t *ctx, sx_req_t *req);
 /* The "resultType" and "result" members of a PromQL answer (the first
  * nseries series), appended to req->out; also Loki's metric answers. */
 struct sx_promql_result;
-void sx_api_promql_data(sx_req_t *req, const struct sx_promql_result *r, size_t nseries);
+/* threads: how many may write the answer (a big matrix is written in two
+ * halves at once from 2). */
+void sx_api_promql_data(sx_req_t *req, const struct sx_promql_result *r, size_t nseries,
+                        int threads);
 
 /* ---- Series selection by match[] (prometheus.c; also used by export) ---- */
 

@@ -804,7 +804,7 @@ static void volume(sx_req_t *req, sx_api_ctx_t *ctx, bool range)
     sx_buf_t *b = &req->out;
     sx_buf_clear(b);
     sx_buf_puts(b, "{\"status\":\"success\",\"data\":{");
-    sx_api_promql_data(req, &r, r.nseries);
+    sx_api_promql_data(req, &r, r.nseries, ctx->cfg && ctx->cfg->query_parallelism == 1 ? 1 : 2);
     sx_buf_putc(b, '}');
     const char *warn = sx_arena_sprintf(&req->arena,
                                         "volume counted only the first %llu lines of the range; "

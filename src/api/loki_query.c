@@ -88,7 +88,7 @@ static void put_stats(sx_buf_t *b, const sx_logql_stats_t *s)
                    "\"cache\":{}}");
 }
 
-static void write_answer(sx_req_t *req, const sx_logql_result_t *r, bool categorize)
+static void write_answer(sx_req_t *req, const sx_logql_result_t *r, bool categorize, int threads)
 {
     sx_buf_t *b = &req->out;
     sx_buf_clear(b);
@@ -103,7 +103,7 @@ static void write_answer(sx_req_t *req, const sx_logql_result_t *r, bool categor
         }
         sx_buf_putc(b, ']');
     } else {
-        sx_api_promql_data(req, &r->metric, r->metric.nseries);
+        sx_api_promql_data(req, &r->metric, r->metric.nseries, threads);
     }
     sx_buf_puts(b, ",\"stats\":");
     put_stats(b, &r->stats);
@@ -194,7 +194,7 @@ static void run(sx_api_ctx_t *ctx, sx_req_t *req, sx_logql_expr_t *e, sx_logql_p
         sx_api_loki_error(req, sx_api_loki_status(rc), err.msg[0] ? err.msg : sx_strerror(rc));
         return;
     }
-    write_answer(req, &r, p->categorize);
+    write_answer(req, &r, p->categorize, o.parallelism);
 }
 
 static void on_query_range(sx_req_t *req, void *arg)

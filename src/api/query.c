@@ -254,7 +254,8 @@ static void *matrix_job_run(void *p)
 /* A matrix; a big one (a range query over hundreds of series) is written
  * in two halves at once, the second on a thread of its own, since
  * rendering the values is then most of the answer's cost. */
-static void put_matrix(sx_req_t *req, sx_buf_t *b, const sx_promql_series_t *series, size_t n)
+static void put_matrix(sx_req_t *req, sx_buf_t *b, const sx_promql_series_t *series, size_t n,
+                       int threads)
 {
     size_t points = 0;
     for (size_t i = 0; i < n; i++)
@@ -267,7 +268,7 @@ static void put_matrix(sx_req_t *req, sx_buf_t *b, const sx_promql_series_t *ser
     matrix_job_t *job = NULL;
     pthread_t th;
     size_t half = n;
-    if (points >= 20000 && n >= 2) {
+    if (threads >= 2 && points >= 20000 && n >= 2) {
         job = sx_xcalloc(1, sizeof(*job));
         half = n / 2;
         *job = (matrix_job_t){.series = series, .from = half, .to = n, .out = SX_BUF_INIT};
@@ -290,7 +291,8 @@ static void put_matrix(sx_req_t *req, sx_buf_t *b, const sx_promql_series_t *ser
     sx_buf_putc(b, ']');
 }
 
-void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseries)
+void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseries,
+                        int threads)
 {
     sx_buf_t *b = &req->out;
     sx_buf_printf(b, "\"resultType\":\"%s\",\"result\":", sx_promql_type_name(r->type));
@@ -325,7 +327,7 @@ void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseri
         sx_buf_putc(b, ']');
         break;
     case SX_PROMQL_MATRIX:
-        put_matrix(req, b, r->series, nseries);
+        put_matrix(req, b, r->series, nseries, threads);
         break;
     default:
         sx_buf_puts(b, "null");
@@ -333,7 +335,7 @@ void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseri
     }
 }
 
-static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limit)
+static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limit, int threads)
 {
     sx_buf_t *b = &req->out;
     sx_buf_clear(b);
@@ -344,7 +346,7 @@ static void write_result(sx_req_t *req, const sx_promql_result_t *r, size_t limi
         nseries = limit;
         truncated = true;
     }
-    sx_api_promql_data(req, r, nseries);
+    sx_api_promql_data(req, r, nseries, threads);
     sx_buf_putc(b, '}');
     const char **warnings = r->notes.warnings;
     size_t nwarnings = r->notes.nwarnings;
@@ -502,7 +504,7 @@ static void run_query(sx_api_ctx_t *ctx, sx_req_t *req, int64_t start, int64_t e
                   : sx_promql_eval_instant(r.db, &r.opts, e, start, &req->arena, &res, &err);
         gate_leave();
         if (rc == 0)
-            write_result(req, &res, limit);
+            write_result(req, &res, limit, r.opts.parallelism);
     }
     if (rc)
         answer_error(req, rc, &err);

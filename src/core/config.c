@@ -80,8 +80,8 @@ static const option_t options[] = {
     {"query-lookback-delta", NULL, OPT_DURATION, "DURATION", "5m", OFF(query_lookback_ms), 0,
      NULL, "how far back an instant selector looks for a sample"},
     {"query-parallelism", NULL, OPT_INT, "N", "0", OFF(query_parallelism), 0, NULL,
-     "threads one query uses (PromQL range functions over many series, LogQL stream reads); "
-     "0 = one per core (at most 8)"},
+     "threads one query uses (PromQL range functions and selectors over many series, "
+     "writing a large range answer, LogQL stream reads); 0 = one per core (at most 8)"},
     {"tail-max-connections", NULL, OPT_INT, "N", "100", OFF(tail_max_connections), 0, NULL,
      "Loki live tails (/loki/api/v1/tail WebSockets) open at the same time; a further one "
      "is closed at once with Loki's \"max concurrent tail requests limit exceeded\"; 0 refuses "
