@@ -75,19 +75,27 @@ static void append_ok(sx_tsdb_t *db, const char *name, const char *job, const in
     sx_arena_dispose(&a);
 }
 
+/* Select the series of selector sel in [mint, maxt] into set (ids in a). */
+static void select_in(sx_tsdb_t *db, const char *sel, int64_t mint, int64_t maxt, sx_arena_t *a,
+                      sx_series_set_t *set)
+{
+    sx_matcher_t *m;
+    size_t nm;
+    sx_err_t err;
+    if (sx_selector_parse(sx_str(sel), a, &m, &nm, &err))
+        fail_msg("selector %s: %s", sel, err.msg);
+    assert_int_equal(sx_tsdb_select(db, m, nm, mint, maxt, a, set), 0);
+    sx_selector_dispose(m, nm);
+}
+
 /* Read every sample of the series selected by `sel`, expecting one. */
 static size_t read_one(sx_tsdb_t *db, const char *sel, int64_t mint, int64_t maxt, int64_t *ts,
                        double *v, size_t cap)
 {
     sx_arena_t a;
     sx_arena_init(&a);
-    sx_matcher_t *m;
-    size_t nm;
-    sx_err_t err;
-    assert_int_equal(sx_selector_parse(sx_str(sel), &a, &m, &nm, &err), 0);
     sx_series_set_t set;
-    assert_int_equal(sx_tsdb_select(db, m, nm, mint, maxt, &a, &set), 0);
-    sx_selector_dispose(m, nm);
+    select_in(db, sel, mint, maxt, &a, &set);
     size_t n = 0;
     if (set.n) {
         assert_int_equal(set.n, 1);
@@ -106,14 +114,8 @@ static size_t count_selected(sx_tsdb_t *db, const char *sel)
 {
     sx_arena_t a;
     sx_arena_init(&a);
-    sx_matcher_t *m;
-    size_t nm;
-    sx_err_t err;
-    if (sx_selector_parse(sx_str(sel), &a, &m, &nm, &err))
-        fail_msg("selector %s: %s", sel, err.msg);
     sx_series_set_t set;
-    sx_tsdb_select(db, m, nm, INT64_MIN, INT64_MAX, &a, &set);
-    sx_selector_dispose(m, nm);
+    select_in(db, sel, INT64_MIN, INT64_MAX, &a, &set);
     size_t n = set.n;
     sx_arena_dispose(&a);
     return n;
@@ -318,13 +320,8 @@ static void selected_jobs(sx_tsdb_t *db, const char *sel, int64_t mint, int64_t 
 {
     sx_arena_t a;
     sx_arena_init(&a);
-    sx_matcher_t *m;
-    size_t nm;
-    sx_err_t err;
-    assert_int_equal(sx_selector_parse(sx_str(sel), &a, &m, &nm, &err), 0);
     sx_series_set_t set;
-    assert_int_equal(sx_tsdb_select(db, m, nm, mint, maxt, &a, &set), 0);
-    sx_selector_dispose(m, nm);
+    select_in(db, sel, mint, maxt, &a, &set);
     out[0] = 0;
     for (size_t i = 0; i < set.n; i++) {
         sx_label_t *l;
