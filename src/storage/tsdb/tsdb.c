@@ -1088,7 +1088,8 @@ static int cmp_ids_by_labels(const void *a, const void *b, void *ctx)
  * added (series are never removed from the registry), so that a repeated
  * selector costs a copy instead of postings intersections, a check of
  * every candidate against every matcher and a sort by labels. Time ranges
- * are applied after the cache. */
+ * are applied after the cache. Series added since an entry was made are
+ * merged into it (sel_extend), so churn does not empty the cache. */
 
 #define SEL_CACHE_ENTRIES 64
 #define SEL_CACHE_MAX_IDS (4u << 20) /* 16 MiB of ids in all */
@@ -1097,6 +1098,7 @@ typedef struct sel_entry {
     char *key;
     size_t keylen;
     uint64_t hash, gen, used;
+    uint32_t nseries; /* db->nseries when the ids were right */
     uint32_t *ids;
     size_t n;
 } sel_entry_t;
@@ -1146,6 +1148,74 @@ static uint32_t *sel_lookup(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uin
     return ids;
 }
 
+/* The ids of a stale entry for key brought up to date, or NULL: when the
+ * only change since is series appended after it (the usual case: new
+ * series come with new ids, none is ever removed), the new ones that the
+ * matchers select are put into place by label order, instead of the
+ * whole selection being made and sorted again. Caller holds reg_lock
+ * shared. */
+static uint32_t *sel_extend(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
+                            const sx_matcher_t *m, size_t nm, size_t *nout)
+{
+    uint32_t *old = NULL, from = 0;
+    size_t n = 0;
+    pthread_mutex_lock(&db->sel_mu);
+    for (size_t i = 0; db->sel && i < SEL_CACHE_ENTRIES; i++) {
+        sel_entry_t *e = &db->sel[i];
+        if (!e->key || e->hash != hash || e->keylen != k->len ||
+            memcmp(e->key, k->ptr, k->len) != 0)
+            continue;
+        /* Appends only: one generation per id past the entry's count. */
+        if (gen - e->gen == (uint64_t)(db->nseries - e->nseries) && db->nseries >= e->nseries &&
+            db->nseries - e->nseries <= db->nseries / 4 + 1024) {
+            old = sx_xmalloc((e->n ? e->n : 1) * sizeof(uint32_t));
+            memcpy(old, e->ids, e->n * sizeof(uint32_t));
+            n = e->n;
+            from = e->nseries;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&db->sel_mu);
+    if (!old)
+        return NULL;
+    uint32_t *add = sx_xmalloc((db->nseries - from + 1) * sizeof(uint32_t));
+    size_t na = 0;
+    for (uint32_t id = from; id < db->nseries; id++) {
+        series_t *s = db->series[id];
+        bool ok = s != NULL;
+        for (size_t j = 0; j < nm && ok; j++)
+            ok = sx_matcher_matches(&m[j], label_value(s, m[j].name));
+        if (ok)
+            add[na++] = id;
+    }
+    if (na > 1)
+        qsort_r(add, na, sizeof(uint32_t), cmp_ids_by_labels, db);
+    uint32_t *ids = sx_xmalloc((n + na ? n + na : 1) * sizeof(uint32_t));
+    size_t o = 0, lo = 0;
+    for (size_t a = 0; a < na; a++) {
+        /* The first old id that sorts after this new one, from where the
+         * previous new one went. */
+        size_t l = lo, h = n;
+        while (l < h) {
+            size_t mid = l + (h - l) / 2;
+            if (sx_tsdb__labels_cmp(db->series[old[mid]], db->series[add[a]]) < 0)
+                l = mid + 1;
+            else
+                h = mid;
+        }
+        memcpy(ids + o, old + lo, (l - lo) * sizeof(uint32_t));
+        o += l - lo;
+        ids[o++] = add[a];
+        lo = l;
+    }
+    memcpy(ids + o, old + lo, (n - lo) * sizeof(uint32_t));
+    o += n - lo;
+    free(old);
+    free(add);
+    *nout = o;
+    return ids;
+}
+
 static void sel_store(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
                       const uint32_t *ids, size_t n)
 {
@@ -1180,6 +1250,7 @@ static void sel_store(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t 
             victim->keylen = k->len;
             victim->hash = hash;
             victim->gen = gen;
+            victim->nseries = db->nseries;
             victim->used = ++db->sel_tick;
             victim->ids = sx_xmalloc((n ? n : 1) * sizeof(uint32_t));
             if (n)
@@ -1261,7 +1332,8 @@ int sx_tsdb_select(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, int64_t mint,
     size_t nall = 0;
     uint32_t *all = sel_lookup(db, &key, hash, gen, &nall);
     if (!all) {
-        all = select_all(db, m, n, &nall);
+        if (!(all = sel_extend(db, &key, hash, gen, m, n, &nall)))
+            all = select_all(db, m, n, &nall);
         sel_store(db, &key, hash, gen, all, nall);
     }
     out->ids = sx_arena_alloc(a, (nall ? nall : 1) * sizeof(uint32_t));

@@ -385,6 +385,47 @@ static void test_tsdb_repeated_selections_follow_new_series_and_ranges(void **st
     rm_tmp();
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Series added one at a time between repeated selections (the cached ids
+ * are extended rather than recomputed): after every addition each
+ * selection holds exactly the matching series, in label order. */
+static void test_tsdb_selections_stay_right_under_series_churn(void **state)
+{
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t[] = {1000};
+    double v[] = {1};
+    enum { N = 150 };
+    static char jobs[N][8], got[N * 8], want[N * 8];
+    char *sorted[N];
+    size_t nup = 0;
+    uint64_t r = 12345;
+    for (int i = 0; i < N; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        snprintf(jobs[i], sizeof(jobs[i]), "j%05u", (unsigned)(r >> 40) % 100000);
+        bool up = i % 3 != 1; /* every third series is another metric */
+        append_ok(db, up ? "up" : "down", jobs[i], t, v, 1, NULL);
+        if (up)
+            sorted[nup++] = jobs[i];
+        qsort(sorted, nup, sizeof(char *), cmp_cstr);
+        want[0] = 0;
+        for (size_t k = 0; k < nup; k++)
+            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", k ? "," : "",
+                     sorted[k]);
+        selected_jobs(db, "up", INT64_MIN, INT64_MAX, got, sizeof(got));
+        assert_string_equal(got, want);
+        selected_jobs(db, "{__name__=~\"u.*\",job!=\"none\"}", INT64_MIN, INT64_MAX, got,
+                      sizeof(got));
+        assert_string_equal(got, want);
+    }
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
 static void test_tsdb_label_names_and_values(void **state)
 {
     mk_tmp();
@@ -551,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_tsdb_retention_drops_old_samples_and_parts),
         cmocka_unit_test(test_tsdb_selects_with_all_matcher_kinds),
         cmocka_unit_test(test_tsdb_repeated_selections_follow_new_series_and_ranges),
+        cmocka_unit_test(test_tsdb_selections_stay_right_under_series_churn),
         cmocka_unit_test(test_tsdb_label_names_and_values),
         cmocka_unit_test(test_selector_rejects_bad_input),
         cmocka_unit_test(test_tsdb_validates_unchecked_labels_of_new_series_only),
