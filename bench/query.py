@@ -202,7 +202,7 @@ def run_query(base, expr, mode, end_s, timeout):
         return secs, f"bad answer ({e}): {raw[:120]!r}", None
 
 
-_conns = {}
+_local = threading.local()
 
 
 def http_post(url, body, timeout):
@@ -211,6 +211,7 @@ def http_post(url, body, timeout):
     new TCP connection and urllib's set-up per query (the same for every
     server). A connection the server closed is opened again once."""
     import http.client
+    _conns = _local.__dict__.setdefault("conns", {})  # http.client is not thread-safe
     u = urllib.parse.urlsplit(url)
     path = u.path + ("?" + u.query if u.query else "")
     for attempt in (0, 1):

@@ -40,7 +40,9 @@ typedef struct route_entry {
 
 /* Requests by (route, status) and duration sums by route. */
 typedef struct stat_slot {
-    const char *route;
+    /* Claimed once under stat_lock: status first, then route (release);
+     * readers load route (acquire) before trusting status. */
+    const char *_Atomic route;
     int status;
     _Atomic uint64_t count;
     _Atomic uint64_t dur_ns;
@@ -182,18 +184,20 @@ static void record_stat(sx_http_t *h, const char *route, size_t route_idx, int s
     size_t slot = ((uintptr_t)route / 16 * 31 + (size_t)status) % NSTAT_SLOTS;
     for (size_t probe = 0; probe < NSTAT_SLOTS; probe++) {
         stat_slot_t *s = &h->stats[(slot + probe) % NSTAT_SLOTS];
-        if (s->route == route && s->status == status) {
+        const char *r = atomic_load_explicit(&s->route, memory_order_acquire);
+        if (r == route && s->status == status) {
             atomic_fetch_add(&s->count, 1);
             break;
         }
-        if (!s->route) {
+        if (!r) {
             pthread_mutex_lock(&h->stat_lock);
-            if (!s->route) {
+            if (!atomic_load_explicit(&s->route, memory_order_relaxed)) {
                 s->status = status;
-                s->route = route;
+                atomic_store_explicit(&s->route, route, memory_order_release);
             }
             pthread_mutex_unlock(&h->stat_lock);
-            if (s->route == route && s->status == status) {
+            r = atomic_load_explicit(&s->route, memory_order_acquire);
+            if (r == route && s->status == status) {
                 atomic_fetch_add(&s->count, 1);
                 break;
             }
@@ -237,9 +241,10 @@ void sx_http_metrics_write(sx_http_t *h, sx_buf_t *out)
                      "# TYPE sextant_http_requests_total counter\n");
     for (size_t i = 0; i < NSTAT_SLOTS; i++) {
         stat_slot_t *s = &h->stats[i];
-        if (s->route)
+        const char *r = atomic_load_explicit(&s->route, memory_order_acquire);
+        if (r)
             sx_buf_printf(out, "sextant_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                          s->route, s->status, (unsigned long long)atomic_load(&s->count));
+                          r, s->status, (unsigned long long)atomic_load(&s->count));
     }
     sx_buf_puts(out, "# HELP sextant_http_request_duration_seconds Time to answer HTTP requests.\n"
                      "# TYPE sextant_http_request_duration_seconds histogram\n");
