@@ -403,7 +403,8 @@ static bool run_lf(sx_lq_pipe_t *p, const sx_logql_lfilter_t *f)
         want = f->leaf.bytes;
     }
     if (rc) {
-        sx_lq_labels_set_error(lb, SX_STR_LIT(SX_LQ_ERR_LABEL_FILTER), sx_str(err.msg));
+        sx_lq_labels_set_error(lb, SX_STR_LIT(SX_LQ_ERR_LABEL_FILTER),
+                               sx_lq_labels_strdup(lb, err.msg, strlen(err.msg)));
         return true;
     }
     return cmp_num(f->leaf.cmp, x, want);
@@ -590,7 +591,9 @@ bool sx_lq__pipe_run(sx_lq_pipe_t *p, const sx_label_t *stream, uint32_t nstream
                                                         : SX_LQ_CONV_DURATION;
             if (sx_lq_convert(conv, s, &v, &err)) {
                 v = 0;
-                sx_lq_labels_set_error(lb, SX_STR_LIT(SX_LQ_ERR_SAMPLE), sx_str(err.msg));
+                /* The message into the line's arena: err is gone on return. */
+                sx_lq_labels_set_error(lb, SX_STR_LIT(SX_LQ_ERR_SAMPLE),
+                                       sx_lq_labels_strdup(lb, err.msg, strlen(err.msg)));
             }
         }
         for (size_t i = 0; i < u->npost; i++)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ typedef struct lstream {
     uint32_t nlabels;
     sx_label_t *labels;     /* one allocation with the strings */
     uint64_t hash;
-    int64_t mint, maxt;     /* over head and parts */
+    _Atomic int64_t mint, maxt; /* over head and parts; widened by extend() */
     bool persisted;         /* in streams.log */
     lhead_t head, sealed;
 } lstream_t;
@@ -207,12 +208,21 @@ static lstream_t *stream_resolve(sx_logstore_t *ls, const sx_label_t *l, uint32_
 
 static void extend(lstream_t *s, int64_t mint, int64_t maxt)
 {
-    /* Under the stream's stripe or the registry lock; readers may see a
-     * stale range for an instant, which only widens what they scan. */
-    if (mint < s->mint)
-        s->mint = mint;
-    if (maxt > s->maxt)
-        s->maxt = maxt;
+    /* Called under the stream's stripe or the registry lock, so two may
+     * run at once: compare-and-swap keeps either from undoing the other.
+     * Readers hold only the registry lock shared, which does not keep out
+     * a writer holding a stripe; a range they see an instant late was only
+     * narrower by entries not yet acknowledged. */
+    int64_t cur = atomic_load_explicit(&s->mint, memory_order_relaxed);
+    while (mint < cur && !atomic_compare_exchange_weak_explicit(&s->mint, &cur, mint,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
+    cur = atomic_load_explicit(&s->maxt, memory_order_relaxed);
+    while (maxt > cur && !atomic_compare_exchange_weak_explicit(&s->maxt, &cur, maxt,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
 }
 
 /* streams.log: framed records of [id][nlabels]([name][value])*. */
@@ -1012,7 +1022,11 @@ int sx_logstore_select(sx_logstore_t *ls, const sx_matcher_t *m, size_t nm, int6
     sx_log_stream_t *res = sx_arena_alloc(a, cap * sizeof(*res));
     for (uint32_t id = 0; id < ls->nstreams; id++) {
         lstream_t *s = ls->streams[id];
-        if (!s || s->maxt < mint || s->mint > maxt || s->mint == INT64_MAX)
+        if (!s)
+            continue;
+        int64_t smin = atomic_load_explicit(&s->mint, memory_order_relaxed);
+        int64_t smax = atomic_load_explicit(&s->maxt, memory_order_relaxed);
+        if (smax < mint || smin > maxt || smin == INT64_MAX)
             continue;
         if (!stream_matches(s, m, nm))
             continue;
@@ -1025,7 +1039,7 @@ int sx_logstore_select(sx_logstore_t *ls, const sx_matcher_t *m, size_t nm, int6
             l[i].name = sx_arena_strdup_str(a, s->labels[i].name);
             l[i].value = sx_arena_strdup_str(a, s->labels[i].value);
         }
-        res[k++] = (sx_log_stream_t){id, s->nlabels, l, s->mint, s->maxt};
+        res[k++] = (sx_log_stream_t){id, s->nlabels, l, smin, smax};
     }
     pthread_rwlock_unlock(&ls->reg_lock);
     qsort(res, k, sizeof(*res), cmp_stream);

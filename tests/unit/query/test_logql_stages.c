@@ -18,6 +18,8 @@
 #include <cmocka.h>
 
 #include "query/logql/convert.h"
+#include "query/logql/engine_int.h"
+#include "query/logql/logql.h"
 #include "query/logql/jsonx.h"
 #include "query/logql/labels.h"
 #include "query/logql/logfmt.h"
@@ -1100,6 +1102,65 @@ static void test_convert_bytes_humanize(void **state)
     assert_int_equal(sx_lq_convert(SX_LQ_CONV_FLOAT, S(""), &d, NULL), SX_EPARSE);
 }
 
+/* Write over a large stretch of the stack that the pipeline's frames
+ * used, as the next calls of a query do. */
+static __attribute__((noinline)) void clobber_stack(void)
+{
+    volatile char junk[16384];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (char)0xa5;
+    (void)junk[sizeof(junk) - 1];
+}
+
+/* The __error_details__ an unwrap conversion or a duration/bytes label
+ * filter sets outlive the call that made them (they once pointed at that
+ * call's stack and read back as garbage). */
+static void test_error_details_outlive_the_stage(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q, *line, *want;
+    } cases[] = {
+        {"sum_over_time({app=\"a\"} | logfmt | unwrap latency [1m])", "latency=fast",
+         "strconv.ParseFloat: parsing \"fast\": invalid syntax"},
+        {"{app=\"a\"} | logfmt | took > 1s", "took=slowly", NULL},
+        {"{app=\"a\"} | logfmt | size > 1KB", "size=huge", NULL},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        sx_arena_t a;
+        sx_arena_init(&a);
+        sx_err_t err;
+        sx_logql_expr_t *e = sx_logql_parse(cases[c].q, strlen(cases[c].q), &a, &err);
+        if (!e)
+            fail_msg("%s: %s", cases[c].q, err.msg);
+        const sx_logql_expr_t *log = e->kind == SX_LQ_EXPR_RANGE_AGG ? e->range.sel : e;
+        const sx_logql_unwrap_t *uw =
+            e->kind == SX_LQ_EXPR_RANGE_AGG && e->range.has_unwrap ? &e->range.unwrap : NULL;
+        sx_lq_pipe_t *p = sx_lq__pipe_create(log, uw, &a, &err);
+        assert_non_null(p);
+        sx_label_t stream[1] = {{SX_STR_LIT("app"), SX_STR_LIT("a")}};
+        sx_str_t line = sx_str(cases[c].line);
+        double v = -1;
+        assert_true(sx_lq__pipe_run(p, stream, 1, 1700000000000000000LL, &line, NULL, 0, &v));
+        /* What the details say now, then again after the stack is reused. */
+        sx_str_t d;
+        assert_true(sx_lq_labels_get(sx_lq__pipe_labels(p), SX_STR_LIT("__error_details__"), &d));
+        char before[256];
+        snprintf(before, sizeof(before), "%.*s", (int)d.len, d.ptr);
+        assert_true(strlen(before) > 0);
+        if (cases[c].want)
+            assert_string_equal(before, cases[c].want);
+        clobber_stack();
+        assert_true(sx_lq_labels_get(sx_lq__pipe_labels(p), SX_STR_LIT("__error_details__"), &d));
+        char after[256];
+        snprintf(after, sizeof(after), "%.*s", (int)d.len, d.ptr);
+        assert_string_equal(after, before);
+        sx_lq__pipe_destroy(p);
+        sx_logql_expr_dispose(e);
+        sx_arena_dispose(&a);
+    }
+}
+
 static void test_decolorize_strips_ansi(void **state)
 {
     (void)state;
@@ -1162,6 +1223,7 @@ int main(void)
         cmocka_unit_test(test_convert_durations_go_rules),
         cmocka_unit_test(test_convert_bytes_humanize),
         cmocka_unit_test(test_decolorize_strips_ansi),
+        cmocka_unit_test(test_error_details_outlive_the_stage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
