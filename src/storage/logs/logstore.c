@@ -78,7 +78,7 @@ struct sx_logstore {
     int streams_fd;
     _Atomic int64_t head_bytes, head_entries;
     _Atomic int64_t appended, appended_bytes, dropped_ret;
-    int64_t head_since_ms;  /* when the oldest unflushed entry arrived */
+    _Atomic int64_t head_since_ms; /* when the oldest unflushed entry arrived; 0 = none */
     int64_t last_flush_ms;
     _Atomic int64_t compactions;
 };
@@ -568,7 +568,7 @@ sx_logstore_t *sx_logstore__open(const char *dir, const sx_logstore_opts_t *opts
         goto fail;
     sx_wal_replay(ls->wal, replay_fn, ls);
     if (atomic_load(&ls->head_entries))
-        ls->head_since_ms = sx_now_ms();
+        atomic_store(&ls->head_since_ms, sx_now_ms());
     return ls;
 fail:
     sx_logstore__close(ls);
@@ -776,8 +776,10 @@ int sx_logstore_append(sx_logstore_t *ls, const sx_log_batch_t *b, sx_log_append
     pthread_rwlock_rdlock(&ls->append_lock);
     int rc = sx_wal_commit(ls->wal, rec.ptr, rec.len, err);
     if (!rc) {
+        /* The first entry of an empty head starts its clock (appenders
+         * share append_lock, so a flush's swap cannot come between). */
         if (atomic_load(&ls->head_entries) == 0)
-            ls->head_since_ms = sx_now_ms();
+            atomic_store(&ls->head_since_ms, sx_now_ms());
         apply_record(ls, rec.ptr, rec.len, false, &r);
     }
     pthread_rwlock_unlock(&ls->append_lock);
@@ -927,6 +929,10 @@ int sx_logstore_flush(sx_logstore_t *ls)
     }
     int64_t sealed_entries = atomic_exchange(&ls->head_entries, 0);
     int64_t sealed_bytes = atomic_exchange(&ls->head_bytes, 0);
+    /* Entries appended from here on start the new head's clock; resetting
+     * it only after the parts were written would stop the timer of those
+     * that arrived meanwhile. */
+    int64_t sealed_since = atomic_exchange(&ls->head_since_ms, 0);
     pthread_rwlock_unlock(&ls->append_lock);
 
     rc = streams_log_persist(ls, nstreams, &err);
@@ -954,6 +960,8 @@ int sx_logstore_flush(sx_logstore_t *ls)
         free(made);
         atomic_fetch_add(&ls->head_entries, sealed_entries);
         atomic_fetch_add(&ls->head_bytes, sealed_bytes);
+        if (sealed_since)
+            atomic_store(&ls->head_since_ms, sealed_since); /* the older clock */
         pthread_mutex_unlock(&ls->flush_mu);
         sx_log_error("logs", "%s: flush failed, head kept in memory and log: %s", ls->dir, err.msg);
         return rc;
@@ -970,7 +978,6 @@ int sx_logstore_flush(sx_logstore_t *ls)
     }
     sx_wal_remove_upto(ls->wal, sealed_seg);
     ls->last_flush_ms = sx_now_ms();
-    ls->head_since_ms = 0;
     pthread_mutex_unlock(&ls->flush_mu);
     pthread_mutex_lock(&ls->room_mu);
     pthread_cond_broadcast(&ls->room_cv);
@@ -1621,7 +1628,7 @@ static void retain(sx_logstore_t *ls, int64_t now_ms, int64_t max_bytes)
 void sx_logstore__maintain(sx_logstore_t *ls, int64_t now_ms, int64_t head_flush_ms,
                            int64_t max_bytes)
 {
-    int64_t since = ls->head_since_ms;
+    int64_t since = atomic_load(&ls->head_since_ms);
     bool due = atomic_load(&ls->head_entries) > 0 &&
                (atomic_load(&ls->head_bytes) >= HEAD_MAX_BYTES ||
                 (head_flush_ms > 0 && since && now_ms - since >= head_flush_ms));

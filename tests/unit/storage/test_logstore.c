@@ -290,6 +290,36 @@ static int check_merged(void *ctx, const sx_log_block_t *b)
     return 0;
 }
 
+/* A head older than head_flush_ms is flushed by maintenance, and so is
+ * the next one after a flush: each head's clock starts with its first
+ * entry. */
+static void test_maintenance_flushes_old_heads(void **state)
+{
+    (void)state;
+    mk_tmp();
+    sx_logstore_t *ls = open_ls(0);
+    sx_logstore_stats_t st;
+    for (int round = 0; round < 3; round++) {
+        push(ls, "api", "r", T0 + round * 1000, 1, 10);
+        memset(&st, 0, sizeof(st));
+        sx_logstore__stats(ls, &st);
+        assert_int_equal(st.head_entries, 10);
+        /* Not old yet: stays. */
+        sx_logstore__maintain(ls, sx_now_ms(), 3600000, 0);
+        memset(&st, 0, sizeof(st));
+        sx_logstore__stats(ls, &st);
+        assert_int_equal(st.head_entries, 10);
+        /* An hour later: flushed. */
+        sx_logstore__maintain(ls, sx_now_ms() + 3600001, 3600000, 0);
+        memset(&st, 0, sizeof(st));
+        sx_logstore__stats(ls, &st);
+        assert_int_equal(st.head_entries, 0);
+        assert_true(st.parts >= 1);
+    }
+    sx_logstore__close(ls);
+    rm_tmp();
+}
+
 static void test_compaction_streams_many_chunks(void **state)
 {
     (void)state;
@@ -532,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_bloom_skip),
         cmocka_unit_test(test_compaction_and_order),
         cmocka_unit_test(test_compaction_streams_many_chunks),
+        cmocka_unit_test(test_maintenance_flushes_old_heads),
         cmocka_unit_test(test_select_labels_retention),
         cmocka_unit_test(test_line_codec),
     };
