@@ -318,6 +318,7 @@ sx_tsdb_t *sx_tsdb__open(const char *dir, const sx_tsdb_opts_t *opts, sx_err_t *
     pthread_rwlock_init(&db->parts_lock, NULL);
     pthread_mutex_init(&db->flush_mu, NULL);
     pthread_mutex_init(&db->sel_mu, NULL);
+    db->sel_max_ids = SX_TSDB_SEL_MAX_IDS;
     for (int i = 0; i < NSTRIPES; i++)
         pthread_mutex_init(&db->stripes[i], NULL);
     int64_t t0 = sx_mono_ns();
@@ -1092,7 +1093,6 @@ static int cmp_ids_by_labels(const void *a, const void *b, void *ctx)
  * merged into it (sel_extend), so churn does not empty the cache. */
 
 #define SEL_CACHE_ENTRIES 64
-#define SEL_CACHE_MAX_IDS (4u << 20) /* 16 MiB of ids in all */
 
 typedef struct sel_entry {
     char *key;
@@ -1127,25 +1127,42 @@ static void sel_key(const sx_matcher_t *m, size_t n, sx_buf_t *k)
     }
 }
 
-/* A copy of the cached ids for key at generation gen, or NULL. */
-static uint32_t *sel_lookup(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
-                            size_t *n)
+/* The entry of key, whatever its generation, or NULL (sel_mu held). */
+static sel_entry_t *sel_find(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash)
 {
-    uint32_t *ids = NULL;
-    pthread_mutex_lock(&db->sel_mu);
     for (size_t i = 0; db->sel && i < SEL_CACHE_ENTRIES; i++) {
         sel_entry_t *e = &db->sel[i];
-        if (e->key && e->hash == hash && e->gen == gen && e->keylen == k->len &&
-            memcmp(e->key, k->ptr, k->len) == 0) {
-            e->used = ++db->sel_tick;
-            ids = sx_xmalloc((e->n ? e->n : 1) * sizeof(uint32_t));
-            memcpy(ids, e->ids, e->n * sizeof(uint32_t));
-            *n = e->n;
-            break;
-        }
+        if (e->key && e->hash == hash && e->keylen == k->len &&
+            memcmp(e->key, k->ptr, k->len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* The cached ids for key at generation gen, copied into a; false if none. */
+static bool sel_lookup(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
+                       sx_arena_t *a, uint32_t **ids, size_t *n)
+{
+    pthread_mutex_lock(&db->sel_mu);
+    sel_entry_t *e = sel_find(db, k, hash);
+    bool hit = e && e->gen == gen;
+    if (hit) {
+        e->used = ++db->sel_tick;
+        *ids = sx_arena_alloc(a, (e->n ? e->n : 1) * sizeof(uint32_t));
+        if (e->n)
+            memcpy(*ids, e->ids, e->n * sizeof(uint32_t));
+        *n = e->n;
     }
     pthread_mutex_unlock(&db->sel_mu);
-    return ids;
+    return hit;
+}
+
+static bool series_matches(const series_t *s, const sx_matcher_t *m, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        if (!sx_matcher_matches(&m[j], label_value(s, m[j].name)))
+            return false;
+    return true;
 }
 
 /* The ids of a stale entry for key brought up to date, or NULL: when the
@@ -1160,34 +1177,24 @@ static uint32_t *sel_extend(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uin
     uint32_t *old = NULL, from = 0;
     size_t n = 0;
     pthread_mutex_lock(&db->sel_mu);
-    for (size_t i = 0; db->sel && i < SEL_CACHE_ENTRIES; i++) {
-        sel_entry_t *e = &db->sel[i];
-        if (!e->key || e->hash != hash || e->keylen != k->len ||
-            memcmp(e->key, k->ptr, k->len) != 0)
-            continue;
-        /* Appends only: one generation per id past the entry's count. */
-        if (gen - e->gen == (uint64_t)(db->nseries - e->nseries) && db->nseries >= e->nseries &&
-            db->nseries - e->nseries <= db->nseries / 4 + 1024) {
-            old = sx_xmalloc((e->n ? e->n : 1) * sizeof(uint32_t));
+    sel_entry_t *e = sel_find(db, k, hash);
+    /* Appends only: one generation per id past the entry's count. */
+    if (e && db->nseries >= e->nseries && gen - e->gen == (uint64_t)(db->nseries - e->nseries) &&
+        db->nseries - e->nseries <= db->nseries / 4 + 1024) {
+        old = sx_xmalloc((e->n ? e->n : 1) * sizeof(uint32_t));
+        if (e->n)
             memcpy(old, e->ids, e->n * sizeof(uint32_t));
-            n = e->n;
-            from = e->nseries;
-        }
-        break;
+        n = e->n;
+        from = e->nseries;
     }
     pthread_mutex_unlock(&db->sel_mu);
     if (!old)
         return NULL;
     uint32_t *add = sx_xmalloc((db->nseries - from + 1) * sizeof(uint32_t));
     size_t na = 0;
-    for (uint32_t id = from; id < db->nseries; id++) {
-        series_t *s = db->series[id];
-        bool ok = s != NULL;
-        for (size_t j = 0; j < nm && ok; j++)
-            ok = sx_matcher_matches(&m[j], label_value(s, m[j].name));
-        if (ok)
+    for (uint32_t id = from; id < db->nseries; id++)
+        if (db->series[id] && series_matches(db->series[id], m, nm))
             add[na++] = id;
-    }
     if (na > 1)
         qsort_r(add, na, sizeof(uint32_t), cmp_ids_by_labels, db);
     uint32_t *ids = sx_xmalloc((n + na ? n + na : 1) * sizeof(uint32_t));
@@ -1216,50 +1223,60 @@ static uint32_t *sel_extend(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uin
     return ids;
 }
 
-static void sel_store(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
-                      const uint32_t *ids, size_t n)
+static void sel_drop(sx_tsdb_t *db, sel_entry_t *e)
 {
-    if (n > SEL_CACHE_MAX_IDS / 4)
+    db->sel_ids -= e->n;
+    free(e->key);
+    free(e->ids);
+    memset(e, 0, sizeof(*e));
+}
+
+/* The least recently used entry in use, or NULL (sel_mu held). */
+static sel_entry_t *sel_lru(sx_tsdb_t *db)
+{
+    sel_entry_t *lru = NULL;
+    for (size_t i = 0; i < SEL_CACHE_ENTRIES; i++)
+        if (db->sel[i].key && (!lru || db->sel[i].used < lru->used))
+            lru = &db->sel[i];
+    return lru;
+}
+
+/* Keep ids (malloc'd; the cache takes them, or frees them when they are
+ * too many) as key's entry at generation gen: in key's old entry, else a
+ * free one, else the least recently used; older entries go until the ids
+ * fit in db->sel_max_ids. */
+static void sel_store(sx_tsdb_t *db, const sx_buf_t *k, uint64_t hash, uint64_t gen,
+                      uint32_t *ids, size_t n)
+{
+    if (n > db->sel_max_ids / 4) {
+        free(ids);
         return;
+    }
     pthread_mutex_lock(&db->sel_mu);
     if (!db->sel)
         db->sel = sx_xcalloc(SEL_CACHE_ENTRIES, sizeof(sel_entry_t));
-    for (;;) {
-        /* The entry to use: a stale one of this key, a free one, or the
-         * least recently used; evict until the ids fit. */
-        sel_entry_t *victim = NULL;
-        for (size_t i = 0; i < SEL_CACHE_ENTRIES; i++) {
-            sel_entry_t *e = &db->sel[i];
-            if (e->key && e->hash == hash && e->keylen == k->len &&
-                memcmp(e->key, k->ptr, k->len) == 0) {
-                victim = e;
-                break;
-            }
-            if (!victim || (victim->key && (!e->key || e->used < victim->used)))
-                victim = e;
-        }
-        if (victim->key) {
-            db->sel_ids -= victim->n;
-            free(victim->key);
-            free(victim->ids);
-            memset(victim, 0, sizeof(*victim));
-        }
-        if (db->sel_ids + n <= SEL_CACHE_MAX_IDS) {
-            victim->key = sx_xmalloc(k->len);
-            memcpy(victim->key, k->ptr, k->len);
-            victim->keylen = k->len;
-            victim->hash = hash;
-            victim->gen = gen;
-            victim->nseries = db->nseries;
-            victim->used = ++db->sel_tick;
-            victim->ids = sx_xmalloc((n ? n : 1) * sizeof(uint32_t));
-            if (n)
-                memcpy(victim->ids, ids, n * sizeof(uint32_t));
-            victim->n = n;
-            db->sel_ids += n;
-            break;
-        }
+    sel_entry_t *slot = sel_find(db, k, hash);
+    if (slot)
+        sel_drop(db, slot);
+    while (db->sel_ids + n > db->sel_max_ids)
+        sel_drop(db, sel_lru(db)); /* in use while sel_ids > 0 */
+    for (size_t i = 0; !slot && i < SEL_CACHE_ENTRIES; i++)
+        if (!db->sel[i].key)
+            slot = &db->sel[i];
+    if (!slot) {
+        slot = sel_lru(db);
+        sel_drop(db, slot);
     }
+    slot->key = sx_xmalloc(k->len);
+    memcpy(slot->key, k->ptr, k->len);
+    slot->keylen = k->len;
+    slot->hash = hash;
+    slot->gen = gen;
+    slot->nseries = db->nseries;
+    slot->used = ++db->sel_tick;
+    slot->ids = ids;
+    slot->n = n;
+    db->sel_ids += n;
     pthread_mutex_unlock(&db->sel_mu);
 }
 
@@ -1307,12 +1324,7 @@ static uint32_t *select_all(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, size
     size_t k = 0;
     for (size_t i = 0; i < ncand; i++) {
         series_t *s = db->series[cand[i]];
-        if (!s)
-            continue;
-        bool ok = true;
-        for (size_t j = 0; j < n && ok; j++)
-            ok = sx_matcher_matches(&m[j], label_value(s, m[j].name));
-        if (ok)
+        if (s && series_matches(s, m, n))
             cand[k++] = s->id;
     }
     if (k > 1)
@@ -1330,16 +1342,19 @@ int sx_tsdb_select(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, int64_t mint,
     pthread_rwlock_rdlock(&db->reg_lock);
     uint64_t gen = db->series_gen;
     size_t nall = 0;
-    uint32_t *all = sel_lookup(db, &key, hash, gen, &nall);
-    if (!all) {
-        if (!(all = sel_extend(db, &key, hash, gen, m, n, &nall)))
+    if (!sel_lookup(db, &key, hash, gen, a, &out->ids, &nall)) {
+        uint32_t *all = sel_extend(db, &key, hash, gen, m, n, &nall);
+        if (!all)
             all = select_all(db, m, n, &nall);
+        out->ids = sx_arena_alloc(a, (nall ? nall : 1) * sizeof(uint32_t));
+        if (nall)
+            memcpy(out->ids, all, nall * sizeof(uint32_t));
         sel_store(db, &key, hash, gen, all, nall);
     }
-    out->ids = sx_arena_alloc(a, (nall ? nall : 1) * sizeof(uint32_t));
+    /* The time range, in place. */
     out->n = 0;
     for (size_t i = 0; i < nall; i++) {
-        series_t *s = db->series[all[i]];
+        series_t *s = db->series[out->ids[i]];
         pthread_mutex_lock(stripe(db, s->id));
         bool in_range = s->mint <= maxt && s->maxt >= mint;
         pthread_mutex_unlock(stripe(db, s->id));
@@ -1347,7 +1362,6 @@ int sx_tsdb_select(sx_tsdb_t *db, const sx_matcher_t *m, size_t n, int64_t mint,
             out->ids[out->n++] = s->id;
     }
     pthread_rwlock_unlock(&db->reg_lock);
-    free(all);
     sx_buf_dispose(&key);
     return 0;
 }

@@ -31,6 +31,9 @@ typedef struct hist_entry {
  * chunks at 120 too). */
 #define SX_TSDB_HEAD_CHUNK_SAMPLES 120u
 
+/* Ids the selection cache holds in all: 16 MiB. */
+#define SX_TSDB_SEL_MAX_IDS (4u << 20)
+
 typedef struct head {
     sx_xchunk_t xc;         /* in-order samples (the newest ones) */
     sx_xchunk_t *full;      /* older chunks that filled up, oldest first */
@@ -145,6 +148,7 @@ struct sx_tsdb {
     pthread_mutex_t sel_mu;
     struct sel_entry *sel;  /* SEL_CACHE_ENTRIES, least recently used evicted */
     size_t sel_ids;         /* ids held by all entries */
+    size_t sel_max_ids;     /* SX_TSDB_SEL_MAX_IDS (a test lowers it) */
     uint64_t sel_tick;
 
     pthread_rwlock_t parts_lock;

@@ -426,6 +426,39 @@ static void test_tsdb_selections_stay_right_under_series_churn(void **state)
     rm_tmp();
 }
 
+/* With room for few ids, storing a selection evicts older ones until it
+ * fits (it once looped for ever on a free entry instead), and every
+ * answer stays right. */
+static void test_tsdb_selection_cache_evicts_to_its_id_budget(void **state)
+{
+    (void)state;
+    mk_tmp();
+    sx_tsdb_t *db = open_db(0, 3600000);
+    int64_t t[] = {1000};
+    double v[] = {1};
+    const char *jobs = "abcdefghijkl";
+    for (const char *j = jobs; *j; j++) {
+        char name[2] = {*j, 0};
+        append_ok(db, "up", name, t, v, 1, NULL);
+    }
+    db->sel_max_ids = 8; /* four pairs */
+    char sel[64], got[64], want[8];
+    for (int round = 0; round < 2; round++)
+        for (const char *j = jobs; j[0] && j[1]; j += 2) {
+            snprintf(sel, sizeof(sel), "up{job=~\"%c|%c\"}", j[0], j[1]);
+            snprintf(want, sizeof(want), "%c,%c", j[0], j[1]);
+            selected_jobs(db, sel, INT64_MIN, INT64_MAX, got, sizeof(got));
+            assert_string_equal(got, want);
+            assert_true(db->sel_ids <= db->sel_max_ids);
+        }
+    /* Too many for the budget: answered, not kept. */
+    selected_jobs(db, "up", INT64_MIN, INT64_MAX, got, sizeof(got));
+    assert_string_equal(got, "a,b,c,d,e,f,g,h,i,j,k,l");
+    assert_true(db->sel_ids <= db->sel_max_ids);
+    sx_tsdb__close(db);
+    rm_tmp();
+}
+
 static void test_tsdb_label_names_and_values(void **state)
 {
     mk_tmp();
@@ -593,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_tsdb_selects_with_all_matcher_kinds),
         cmocka_unit_test(test_tsdb_repeated_selections_follow_new_series_and_ranges),
         cmocka_unit_test(test_tsdb_selections_stay_right_under_series_churn),
+        cmocka_unit_test(test_tsdb_selection_cache_evicts_to_its_id_budget),
         cmocka_unit_test(test_tsdb_label_names_and_values),
         cmocka_unit_test(test_selector_rejects_bad_input),
         cmocka_unit_test(test_tsdb_validates_unchecked_labels_of_new_series_only),
