@@ -336,6 +336,23 @@ def shut_down(st, args):
             pass
 
 
+def query_rounds(live, args, end_s):
+    """The warm-up, then --runs rounds of every query on each live server
+    in turn, then the figures."""
+    log(f"query-bench: querying {', '.join(st['server'].title for st in live)} "
+        f"({args.runs} runs)")
+    for st in live:
+        begin_queries(st, args, end_s)
+    for r in range(args.runs):
+        for qi, (cls, expr) in enumerate(QUERIES):
+            for mode in ("instant", "range"):
+                for st in live:
+                    query_once(st, args, end_s, qi, expr, mode)
+        log(f"query-bench: run {r + 1}/{args.runs} done")
+    for st in live:
+        end_queries(st)
+
+
 def measure_all(servers, loadgen, args, start_ms):
     """Every server measured; returns their results in order.
 
@@ -353,33 +370,14 @@ def measure_all(servers, loadgen, args, start_ms):
                 st = start_and_load(s, loadgen, args, start_ms)
                 states.append(st)
                 if not st["res"].get("error"):
-                    log(f"query-bench: {s.title}: querying ({args.runs} runs)")
-                    begin_queries(st, args, end_s)
-                    for r in range(args.runs):
-                        for qi, (cls, expr) in enumerate(QUERIES):
-                            for mode in ("instant", "range"):
-                                query_once(st, args, end_s, qi, expr, mode)
-                        log(f"query-bench: {s.title}: run {r + 1}/{args.runs} done")
-                    end_queries(st)
+                    query_rounds([st], args, end_s)
                 shut_down(st, args)
                 time.sleep(1)
         else:
             for s in servers:
                 log(f"query-bench: {s.title}")
                 states.append(start_and_load(s, loadgen, args, start_ms))
-            live = [st for st in states if not st["res"].get("error")]
-            log(f"query-bench: querying {', '.join(st['server'].title for st in live)} "
-                f"in turn ({args.runs} runs)")
-            for st in live:
-                begin_queries(st, args, end_s)
-            for r in range(args.runs):
-                for qi, (cls, expr) in enumerate(QUERIES):
-                    for mode in ("instant", "range"):
-                        for st in live:
-                            query_once(st, args, end_s, qi, expr, mode)
-                log(f"query-bench: run {r + 1}/{args.runs} done")
-            for st in live:
-                end_queries(st)
+            query_rounds([st for st in states if not st["res"].get("error")], args, end_s)
     finally:
         for st in states:
             if st.get("p") is not None:

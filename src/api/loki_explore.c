@@ -371,6 +371,15 @@ static int selector_param(sx_req_t *req, bool required, sx_logql_expr_t **e, boo
 /* Run a log query for its newest `limit` entries in [start, end), with
  * structured metadata and parsed labels kept apart (categorize-labels).
  * Disposes e. Returns 0, or -1 after answering. */
+/* LogQL options from the configuration: deadline and threads. */
+static void logql_opts(sx_api_ctx_t *ctx, sx_logql_opts_t *o)
+{
+    sx_logql_opts_default(o);
+    o->deadline_ns = deadline_ns(ctx);
+    if (ctx->cfg->query_parallelism > 0)
+        o->parallelism = ctx->cfg->query_parallelism;
+}
+
 static int run_log_query(sx_api_ctx_t *ctx, sx_req_t *req, sx_logql_expr_t *e, int64_t start,
                          int64_t end, size_t limit, sx_logql_result_t *r)
 {
@@ -381,10 +390,7 @@ static int run_log_query(sx_api_ctx_t *ctx, sx_req_t *req, sx_logql_expr_t *e, i
     p.backward = true;
     p.categorize = true;
     sx_logql_opts_t o;
-    sx_logql_opts_default(&o);
-    o.deadline_ns = deadline_ns(ctx);
-    if (ctx->cfg->query_parallelism > 0)
-        o.parallelism = ctx->cfg->query_parallelism;
+    logql_opts(ctx, &o);
     sx_err_t err;
     sx_err_clear(&err);
     int rc = sx_logql_eval(tenant_logs(ctx, req), e, &p, &o, &req->arena, r, &err);
@@ -804,7 +810,9 @@ static void volume(sx_req_t *req, sx_api_ctx_t *ctx, bool range)
     sx_buf_t *b = &req->out;
     sx_buf_clear(b);
     sx_buf_puts(b, "{\"status\":\"success\",\"data\":{");
-    sx_api_promql_data(req, &r, r.nseries, ctx->cfg && ctx->cfg->query_parallelism == 1 ? 1 : 2);
+    sx_logql_opts_t o;
+    logql_opts(ctx, &o);
+    sx_api_promql_data(req, &r, r.nseries, o.parallelism);
     sx_buf_putc(b, '}');
     const char *warn = sx_arena_sprintf(&req->arena,
                                         "volume counted only the first %llu lines of the range; "

@@ -126,6 +126,19 @@ static void put_ts_cached(sx_buf_t *b, ts_cache_t *c, int64_t t)
     put_ts(b, t); /* a full neighbourhood: more distinct times than steps */
 }
 
+/* [t, "v"], the time from the matrix's table when there is one. */
+static void put_point(sx_buf_t *b, ts_cache_t *tc, int64_t t, double v)
+{
+    sx_buf_putc(b, '[');
+    if (tc)
+        put_ts_cached(b, tc, t);
+    else
+        put_ts(b, t);
+    sx_buf_putc(b, ',');
+    put_value_str(b, v);
+    sx_buf_putc(b, ']');
+}
+
 /* A histogram as Prometheus' JSON: count, sum and the non-empty buckets
  * as [rule, "lower", "upper", "count"], rule 0 = (l,u] for positive
  * buckets, 1 = [l,u) for negative ones, 3 = [l,u] for the zero bucket. */
@@ -156,14 +169,6 @@ static void put_hist(sx_arena_t *a, sx_buf_t *b, const sx_promql_hist_t *h)
     sx_buf_putc(b, '}');
 }
 
-static void put_point(sx_buf_t *b, int64_t t, double v)
-{
-    sx_buf_putc(b, '[');
-    put_ts(b, t);
-    sx_buf_putc(b, ',');
-    put_value_str(b, v);
-    sx_buf_putc(b, ']');
-}
 
 static void put_hpoint(sx_arena_t *a, sx_buf_t *b, int64_t t, const sx_promql_hist_t *h)
 {
@@ -206,12 +211,10 @@ static void put_matrix_part(sx_arena_t *a, sx_buf_t *b, ts_cache_t *tc,
             for (size_t j = 0; j < s->n; j++) {
                 if (s->h && s->h[j])
                     continue;
-                sx_buf_puts(b, first ? "[" : ",[");
+                if (!first)
+                    sx_buf_putc(b, ',');
                 first = false;
-                put_ts_cached(b, tc, s->t[j]);
-                sx_buf_putc(b, ',');
-                put_value_str(b, s->v[j]);
-                sx_buf_putc(b, ']');
+                put_point(b, tc, s->t[j], s->v[j]);
             }
             sx_buf_putc(b, ']');
         }
@@ -298,7 +301,7 @@ void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseri
     sx_buf_printf(b, "\"resultType\":\"%s\",\"result\":", sx_promql_type_name(r->type));
     switch (r->type) {
     case SX_PROMQL_SCALAR:
-        put_point(b, r->t, r->scalar);
+        put_point(b, NULL, r->t, r->scalar);
         break;
     case SX_PROMQL_STRING:
         sx_buf_putc(b, '[');
@@ -320,7 +323,7 @@ void sx_api_promql_data(sx_req_t *req, const sx_promql_result_t *r, size_t nseri
                 put_hpoint(&req->arena, b, s->t[0], s->h[0]);
             } else {
                 sx_buf_puts(b, ",\"value\":");
-                put_point(b, s->t[0], s->v[0]);
+                put_point(b, NULL, s->t[0], s->v[0]);
             }
             sx_buf_putc(b, '}');
         }

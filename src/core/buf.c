@@ -133,9 +133,6 @@ static int split_e(const char *e, char *digits, int *exp10)
     return nd;
 }
 
-/* The shortest digits that read back as v (v > 0, finite), the nearest such
- * when several of that length do, as Go's strconv picks them. Fills digits
- * (at most 17) and the exponent of the first digit; returns the count. */
 const uint64_t sx_pow10_u64[20] = {1ull,
                                        10ull,
                                        100ull,
@@ -157,42 +154,37 @@ const uint64_t sx_pow10_u64[20] = {1ull,
                                        1000000000000000000ull,
                                        10000000000000000000ull};
 
-/* The n decimal digits of u into digits; returns n. Two digits per
- * division, from both ends of an 8-digit split, to keep the chain of
- * dependent divisions short. */
-static int put_digits(uint64_t u, char *digits)
+/* The last (at most) 2 * npairs digits of x, written backwards from *p
+ * but not before start, two per division. */
+static void put_pairs(char **p, const char *start, uint64_t x, int npairs)
 {
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930"
                                    "31323334353637383940414243444546474849505152535455565758596061"
                                    "62636465666768697071727374757677787980818283848586878889909192"
                                    "93949596979899";
+    for (int i = 0; i < npairs && *p > start; i++, x /= 100) {
+        const char *d = pairs + 2 * (x % 100);
+        if (*p - start >= 2) {
+            *p -= 2;
+            memcpy(*p, d, 2);
+        } else {
+            *--*p = d[1];
+        }
+    }
+}
+
+/* The n decimal digits of u into digits; returns n (0 for u = 0). The low
+ * and high eight digits are two independent chains of divisions. */
+static int put_digits(uint64_t u, char *digits)
+{
     if (u == 0)
         return 0;
     int n = 1;
     while (n < 20 && u >= sx_pow10_u64[n])
         n++;
-    uint64_t hi = u / 100000000, lo = u % 100000000;
     char *p = digits + n;
-    for (int i = 0; i < 4 && p > digits; i++) {
-        uint32_t r = (uint32_t)(lo % 100);
-        lo /= 100;
-        if (p - digits >= 2) {
-            p -= 2;
-            memcpy(p, pairs + 2 * r, 2);
-        } else {
-            *--p = pairs[2 * r + 1];
-        }
-    }
-    while (p > digits) {
-        uint32_t r = (uint32_t)(hi % 100);
-        hi /= 100;
-        if (p - digits >= 2) {
-            p -= 2;
-            memcpy(p, pairs + 2 * r, 2);
-        } else {
-            *--p = pairs[2 * r + 1];
-        }
-    }
+    put_pairs(&p, digits, u % 100000000, 4);
+    put_pairs(&p, digits, u / 100000000, 6);
     return n;
 }
 
@@ -417,6 +409,9 @@ static int exact_digits(double v, char *digits, int *exp10)
     return 0; /* 17 digits always read back; leave any surprise to the slow path */
 }
 
+/* The shortest digits that read back as v (v > 0, finite), the nearest such
+ * when several of that length do, as Go's strconv picks them. Fills digits
+ * (at most 17) and the exponent of the first digit; returns the count. */
 static int shortest_digits(double v, char *digits, int *exp10)
 {
     int covered;

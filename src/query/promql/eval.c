@@ -226,6 +226,42 @@ static int series_labels(pq_ctx_t *c, uint32_t id, sx_label_t **l, uint32_t *n)
     return 0;
 }
 
+/* ---- Splitting an evaluation over threads ---- */
+
+/* Threads to split nseries series over (1: none): enough series, or fewer
+ * with many steps each (a range query over a few hundred series). */
+static int split_threads(const pq_ctx_t *c, size_t nseries)
+{
+    int nthreads = c->opts->parallelism > 8 ? 8 : c->opts->parallelism;
+    size_t min_series = c->opts->parallel_min_series ? c->opts->parallel_min_series : 512;
+    bool big = nseries >= min_series || (nseries >= min_series / 8 && nseries * c->nsteps >= 32768);
+    return nthreads >= 2 && big && nseries >= (size_t)nthreads ? nthreads : 1;
+}
+
+/* A worker's context: c's, with its own arena, error and annotations. */
+static void worker_ctx(pq_ctx_t *w, const pq_ctx_t *c, sx_arena_t *a, sx_err_t *err)
+{
+    sx_arena_init(a);
+    sx_err_clear(err);
+    *w = *c;
+    w->a = a;
+    w->err = err;
+    memset(&w->notes, 0, sizeof(w->notes));
+    w->_notes_cap[0] = w->_notes_cap[1] = 0;
+}
+
+/* After a worker ended: its error (the first one wins) and annotations
+ * become c's. */
+static int worker_joined(pq_ctx_t *c, int rc, int wrc, const pq_ctx_t *w)
+{
+    if (wrc && !rc) {
+        rc = wrc;
+        sx_pq__fail(c, rc, "%s", w->err->msg[0] ? w->err->msg : sx_strerror(rc));
+    }
+    merge_notes(c, &w->notes);
+    return rc;
+}
+
 /* ---- Instant vector selector ---- */
 
 /* Series ids[from, to) of an instant vector selector into out->s (room
@@ -341,21 +377,13 @@ static int eval_vsel(pq_ctx_t *c, const pq_node_t *n, bool want_ts, pq_value_t *
     out->type = SX_PROMQL_VECTOR;
     out->s = sx_pq__series_new(c, it.n);
     out->n = 0;
-    size_t min_series = c->opts->parallel_min_series ? c->opts->parallel_min_series : 512;
-    size_t half = it.n / 2;
-    if (c->opts->parallelism < 2 || it.n < 2 || c->nsteps < 2 ||
-        (it.n < min_series / 8 || it.n * c->nsteps < 32768))
+    if (c->nsteps < 2 || split_threads(c, it.n) < 2)
         return vsel_series(c, n, want_ts, off, lo, hi, it.ids, 0, it.n, out);
     /* A range query over many series: the second half on another thread,
      * its series, values and notes adopted afterwards, in order. */
+    size_t half = it.n / 2;
     vjob_t *j = sx_xcalloc(1, sizeof(*j));
-    sx_arena_init(&j->arena);
-    sx_err_clear(&j->err);
-    j->ctx = *c; /* its sample count starts from this one's */
-    j->ctx.a = &j->arena;
-    j->ctx.err = &j->err;
-    memset(&j->ctx.notes, 0, sizeof(j->ctx.notes));
-    j->ctx._notes_cap[0] = j->ctx._notes_cap[1] = 0;
+    worker_ctx(&j->ctx, c, &j->arena, &j->err); /* its sample count starts from c's */
     j->n = n;
     j->want_ts = want_ts;
     j->off = off;
@@ -373,11 +401,7 @@ static int eval_vsel(pq_ctx_t *c, const pq_node_t *n, bool want_ts, pq_value_t *
         pthread_join(th, NULL);
     else
         vjob_run(j);
-    if (j->rc && !rc) {
-        rc = j->rc;
-        sx_pq__fail(c, rc, "%s", j->err.msg[0] ? j->err.msg : sx_strerror(rc));
-    }
-    merge_notes(c, &j->ctx.notes);
+    rc = worker_joined(c, rc, j->rc, &j->ctx);
     if (!rc) {
         for (size_t i = 0; i < j->out.n; i++)
             out->s[out->n++] = j->out.s[i];
@@ -723,14 +747,8 @@ static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, si
         return rc;
     }
     size_t nseries = r.node->kind == PQ_MSEL ? r.it.n : r.inner.n;
-    int nthreads = c->opts->parallelism;
-    size_t min_series = c->opts->parallel_min_series ? c->opts->parallel_min_series : 512;
-    if (nthreads > 8)
-        nthreads = 8;
-    /* Fewer series are still worth splitting when every one has many
-     * steps to compute (a range query over a few hundred series). */
-    bool big = nseries >= min_series || (nseries >= min_series / 8 && nseries * c->nsteps >= 32768);
-    if (nthreads < 2 || !big || nseries < (size_t)nthreads) {
+    int nthreads = split_threads(c, nseries);
+    if (nthreads < 2) {
         rc = window_loop(c, &r, fn, call, out);
         rsrc_close(&r);
         return rc;
@@ -739,13 +757,7 @@ static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, si
     wjob_t *jobs = sx_xcalloc((size_t)nthreads, sizeof(*jobs));
     for (int k = 0; k < nthreads; k++) {
         wjob_t *j = &jobs[k];
-        sx_arena_init(&j->arena);
-        sx_err_clear(&j->err);
-        j->ctx = *c;
-        j->ctx.a = &j->arena;
-        j->ctx.err = &j->err;
-        memset(&j->ctx.notes, 0, sizeof(j->ctx.notes));
-        j->ctx._notes_cap[0] = j->ctx._notes_cap[1] = 0;
+        worker_ctx(&j->ctx, c, &j->arena, &j->err);
         j->ctx.samples = j->ctx.samples_total = j->ctx.peak = 0;
         j->r = r;
         sx_arena_init(&j->r.tmp);
@@ -770,15 +782,11 @@ static int eval_window_call(pq_ctx_t *c, const pq_node_t *n, pq_call_t *call, si
     size_t total = 0;
     for (int k = 0; k < nthreads; k++) {
         wjob_t *j = &jobs[k];
-        if (j->rc && !rc) {
-            rc = j->rc;
-            sx_pq__fail(c, rc, "%s", j->err.msg[0] ? j->err.msg : sx_strerror(rc));
-        }
+        rc = worker_joined(c, rc, j->rc, &j->ctx);
         total += j->out.n;
         c->samples_total += j->ctx.samples_total;
         if (j->ctx.peak > c->peak)
             c->peak = j->ctx.peak;
-        merge_notes(c, &j->ctx.notes);
     }
     if (!rc) {
         /* The workers' series (labels, values, histograms) stay where they

@@ -255,30 +255,34 @@ static void hist_failed(const pq_window_t *w, int rc)
  * counters), not below the point where the counter would have been zero.
  * Prometheus 3.5 applies that zero point to float counters only; a
  * histogram counter is extrapolated as if it were a gauge. */
+static inline double extrapolate(double start_ms, double end_ms, double sampled_ms,
+                                 double intervals, double first_v, double result,
+                                 bool zero_clamp, bool is_rate, double range_s)
+{
+    /* Selects rather than branches, so that the divisions of neighbouring
+     * steps can overlap (float_rates). start_ms, end_ms: from the window's
+     * edges to the first and last point. */
+    double to_start = start_ms / 1000, to_end = end_ms / 1000;
+    double sampled = sampled_ms / 1000;
+    double avg = sampled / intervals;
+    double threshold = avg * 1.1;
+    to_start = to_start >= threshold ? avg / 2 : to_start;
+    if (zero_clamp) {
+        double to_zero = result > 0 && first_v >= 0 ? sampled * (first_v / result) : to_start;
+        to_start = to_zero < to_start ? to_zero : to_start;
+    }
+    to_end = to_end >= threshold ? avg / 2 : to_end;
+    double factor = (sampled + to_start + to_end) / sampled;
+    return is_rate ? factor / range_s : factor;
+}
+
 static double extrapolation_factor(const pq_window_t *w, const win_t *x, int64_t first_t,
                                    int64_t last_t, size_t npts, double first_v, double result,
                                    bool zero_clamp, bool is_rate)
 {
-    double to_start = (double)(first_t - x->lo) / 1000;
-    double to_end = (double)(x->hi - last_t) / 1000;
-    double sampled = (double)(last_t - first_t) / 1000;
-    double avg = sampled / (double)(npts - 1);
-    double threshold = avg * 1.1;
-    if (to_start >= threshold)
-        to_start = avg / 2;
-    if (zero_clamp) {
-        double to_zero = to_start;
-        if (result > 0 && first_v >= 0)
-            to_zero = sampled * (first_v / result);
-        if (to_zero < to_start)
-            to_start = to_zero;
-    }
-    if (to_end >= threshold)
-        to_end = avg / 2;
-    double factor = (sampled + to_start + to_end) / sampled;
-    if (is_rate)
-        factor /= (double)w->range_ms / 1000;
-    return factor;
+    return extrapolate((double)(first_t - x->lo), (double)(x->hi - last_t),
+                       (double)(last_t - first_t), (double)(npts - 1), first_v, result,
+                       zero_clamp, is_rate, (double)w->range_ms / 1000);
 }
 
 /* rate/increase/delta of a window of histograms only (histogramRate, then
@@ -331,9 +335,8 @@ static inline double window_increase(const double *v, const win_t *x, bool count
 
 /* extrapolated_rate of a series without histograms, in blocks of steps:
  * first each step's window and raw increase, then the extrapolation of
- * the whole block with selects instead of branches, so that the divisions
- * of neighbouring steps overlap instead of waiting on each other. Every
- * step computes exactly what extrapolation_factor does. */
+ * the whole block, whose divisions then overlap instead of each step's
+ * waiting on the one before. */
 static bool float_rates(pq_window_t *w, bool counter, bool is_rate, const size_t *rs, size_t nrs,
                         bool many)
 {
@@ -363,23 +366,10 @@ static bool float_rates(pq_window_t *w, bool counter, bool is_rate, const size_t
             result[n] = r;
             n++;
         }
-        for (size_t j = 0; j < n; j++) {
-            double to_start = d_start[j] / 1000, to_end = d_end[j] / 1000;
-            double sampled = d_sampled[j] / 1000;
-            double avg = sampled / d_n1[j];
-            double threshold = avg * 1.1;
-            to_start = to_start >= threshold ? avg / 2 : to_start;
-            if (counter) {
-                double r = result[j], fv = first_v[j];
-                double to_zero = r > 0 && fv >= 0 ? sampled * (fv / r) : to_start;
-                to_start = to_zero < to_start ? to_zero : to_start;
-            }
-            to_end = to_end >= threshold ? avg / 2 : to_end;
-            double factor = (sampled + to_start + to_end) / sampled;
-            if (is_rate)
-                factor /= range_s;
-            w->out[at[j]] = result[j] * factor;
-        }
+        for (size_t j = 0; j < n; j++)
+            w->out[at[j]] = result[j] * extrapolate(d_start[j], d_end[j], d_sampled[j], d_n1[j],
+                                                    first_v[j], result[j], counter, is_rate,
+                                                    range_s);
         any |= n > 0;
     }
     return any;

@@ -842,7 +842,6 @@ static int xor_decode(const uint8_t *p, const uint8_t *end, size_t n, double *v,
 
 /* ---- Values: decimal ---- */
 
-
 /* Values within this many ulps of a short decimal are "near decimals":
  * sums of decimal increments in floating point (a histogram's _sum, a
  * counter fed fractional amounts) drift a few ulps from the decimal. */

@@ -335,6 +335,14 @@ static inline void keep_int(sx_xchunk_iter_t *it, int64_t i)
     it->_ivok = i > -(INT64_C(1) << 50) && i < (INT64_C(1) << 50);
 }
 
+/* The value i / 10^k as the iterator's bits, its integer kept. At scale 0
+ * the division by 1 is exact: its latency is skipped. */
+static inline void set_decimal(sx_xchunk_iter_t *it, int64_t i, unsigned k)
+{
+    it->_v = sx_enc__bits(k ? (double)i / sx_enc__p10[k] : (double)i);
+    keep_int(it, i);
+}
+
 bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
 {
     if (it->_left == 0)
@@ -388,10 +396,7 @@ bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
                 double s = sx_enc__double(it->_v) * sx_enc__p10[k];
                 pi = s >= -SX_ENC__IMAX && s <= SX_ENC__IMAX ? sx_enc__round(s) : 0;
             }
-            int64_t i = (int64_t)((uint64_t)pi + d);
-            /* At scale 0 the division by 1 is exact: skip its latency. */
-            it->_v = sx_enc__bits(k ? (double)i / sx_enc__p10[k] : (double)i);
-            keep_int(it, i);
+            set_decimal(it, (int64_t)((uint64_t)pi + d), k);
         } else if (code == 3) {
             unsigned sig = it->_sig, lead = it->_lead;
             it->_v ^= sx_enc__br_read_wide(&b, sig) << (64 - lead - sig);
@@ -411,9 +416,7 @@ bool sx_xchunk_iter_next(sx_xchunk_iter_t *it, int64_t *ts, double *v)
             if (k > SX_ENC__KMAX)
                 k = SX_ENC__KMAX;
             it->_k = (uint8_t)k;
-            int64_t i = sx_zigzag_dec(sx_enc__br_read_wide(&b, w));
-            it->_v = sx_enc__bits((double)i / sx_enc__p10[k]);
-            keep_int(it, i);
+            set_decimal(it, sx_zigzag_dec(sx_enc__br_read_wide(&b, w)), k);
         }
     }
 

@@ -85,11 +85,7 @@ void sx_tsdb__vec_reserve(sample_vec_t *sv, size_t more)
 
 void sx_tsdb__vec_push(sample_vec_t *sv, int64_t ts, double v)
 {
-    if (sv->n == sv->cap) {
-        sv->cap = sv->cap ? sv->cap * 2 : 64;
-        sv->ts = sx_xrealloc(sv->ts, sv->cap * sizeof(int64_t));
-        sv->v = sx_xrealloc(sv->v, sv->cap * sizeof(double));
-    }
+    sx_tsdb__vec_reserve(sv, 1);
     sv->ts[sv->n] = ts;
     sv->v[sv->n] = v;
     sv->n++;

@@ -78,6 +78,14 @@ static void push(sx_logstore_t *ls, const char *app, const char *prefix, int64_t
     sx_arena_dispose(&a);
 }
 
+/* The store's figures now (sx_logstore__stats adds into what it gets). */
+static sx_logstore_stats_t stats_of(sx_logstore_t *ls)
+{
+    sx_logstore_stats_t st = {0};
+    sx_logstore__stats(ls, &st);
+    return st;
+}
+
 typedef struct collected {
     int64_t ts[4096];
     char lines[4096][64];
@@ -224,12 +232,10 @@ static void test_compaction_and_order(void **state)
         push(ls, "web", "w", T0 + k, 7, 5);
         assert_int_equal(sx_logstore_flush(ls), 0);
     }
-    sx_logstore_stats_t st = {0};
-    sx_logstore__stats(ls, &st);
+    sx_logstore_stats_t st = stats_of(ls);
     assert_int_equal(st.parts, 8);
     sx_logstore__maintain(ls, sx_now_ms(), 0, 0);
-    memset(&st, 0, sizeof(st));
-    sx_logstore__stats(ls, &st);
+    st = stats_of(ls);
     assert_int_equal(st.parts, 1);
     assert_int_equal(st.compactions, 1);
     collected_t *c = malloc(sizeof(*c));
@@ -301,18 +307,13 @@ static void test_maintenance_flushes_old_heads(void **state)
     sx_logstore_stats_t st;
     for (int round = 0; round < 3; round++) {
         push(ls, "api", "r", T0 + round * 1000, 1, 10);
-        memset(&st, 0, sizeof(st));
-        sx_logstore__stats(ls, &st);
-        assert_int_equal(st.head_entries, 10);
+        assert_int_equal(stats_of(ls).head_entries, 10);
         /* Not old yet: stays. */
         sx_logstore__maintain(ls, sx_now_ms(), 3600000, 0);
-        memset(&st, 0, sizeof(st));
-        sx_logstore__stats(ls, &st);
-        assert_int_equal(st.head_entries, 10);
+        assert_int_equal(stats_of(ls).head_entries, 10);
         /* An hour later: flushed. */
         sx_logstore__maintain(ls, sx_now_ms() + 3600001, 3600000, 0);
-        memset(&st, 0, sizeof(st));
-        sx_logstore__stats(ls, &st);
+        st = stats_of(ls);
         assert_int_equal(st.head_entries, 0);
         assert_true(st.parts >= 1);
     }
@@ -333,8 +334,7 @@ static void test_compaction_streams_many_chunks(void **state)
         assert_int_equal(sx_logstore_flush(ls), 0);
     }
     sx_logstore__maintain(ls, sx_now_ms(), 0, 0);
-    sx_logstore_stats_t st = {0};
-    sx_logstore__stats(ls, &st);
+    sx_logstore_stats_t st = stats_of(ls);
     assert_int_equal(st.parts, 1);
     assert_int_equal(st.compactions, 1);
     merged_t m = {.last_ts = INT64_MIN, .last_k = -1, .seen = calloc(MERGE_K * MERGE_N, 1)};
